@@ -1,0 +1,65 @@
+"""Device choice, seeding, broadcasting and the input checks every module shares."""
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def get_device() -> torch.device:
+    """The best available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's `random`, NumPy and torch (all devices) with one call; returns a CPU generator."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def append_dims(t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Append trailing singleton axes so a per-example (B,) tensor broadcasts against an `ndim` batch."""
+    if t.ndim > ndim:
+        raise ValueError(f"cannot broadcast a tensor with {t.ndim} dims to {ndim} dims")
+    return t.reshape(t.shape + (1,) * (ndim - t.ndim))
+
+
+def check_batch(x: torch.Tensor, dim: int, name: str = "x") -> None:
+    """Raise ValueError unless `x` is a float (B, dim) batch."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (B, {dim}), got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (B, {dim}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def check_positive(value, name: str) -> None:
+    """Raise ValueError unless every entry of `value` is finite and > 0."""
+    v = torch.as_tensor(value)
+    if not bool(torch.all(torch.isfinite(v) & (v > 0))):
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+
+
+class Estimate:
+    """A Monte Carlo estimate with its standard error: `value ± se` (se = sample std / sqrt(n))."""
+
+    def __init__(self, samples: torch.Tensor):
+        samples = samples.detach().double().flatten()
+        if samples.numel() < 2:
+            raise ValueError(f"an estimate needs at least 2 samples, got {samples.numel()}")
+        self.n = samples.numel()
+        self.value = samples.mean().item()
+        self.se = (samples.std() / self.n**0.5).item()
+
+    def __repr__(self) -> str:
+        return f"{self.value:.4f} ± {self.se:.4f}"
