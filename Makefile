@@ -11,8 +11,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BUILD  := _build
-TEST_BOOK := $(BUILD)/test
-export DGM_MATHJAX_DIR := $(CURDIR)/_mathjax/node_modules/mathjax/es5
+# The test build's staging folder is not under _build/: nbmake skips paths containing `_build`.
+TEST_BOOK := _build_test
+export DGM_VENDOR_DIR := $(CURDIR)/_vendor/node_modules
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
@@ -29,12 +30,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 book: env
-	bash scripts/install_mathjax.sh --optional
+	bash scripts/install_vendor.sh --optional
 	$(VENV)/bin/jupyter-book build .
 	@echo "The book: $(CURDIR)/$(BUILD)/html/index.html"
 
 test: env
-	bash scripts/install_mathjax.sh
+	bash scripts/install_vendor.sh
 	$(PY) -m pytest tests --ignore=tests/browser
 	$(PY) scripts/stage_test_book.py $(TEST_BOOK)
 	$(PY) -m pytest --nbmake --nbmake-timeout=900 --overwrite $(TEST_BOOK)/notebooks
@@ -49,4 +50,4 @@ bench: env
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(BUILD) _mathjax .pytest_cache
+	rm -rf $(BUILD) $(TEST_BOOK) _vendor .pytest_cache

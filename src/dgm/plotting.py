@@ -1,4 +1,6 @@
 """Figures the notebooks share: 2-D samples and densities, digit grids, loss curves, animations."""
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -103,6 +105,18 @@ def animate(frames, draw, figsize=(4, 4), interval: int = 150):
         draw(ax, frame)
 
     anim = mpl_animation.FuncAnimation(fig, update, frames=frames, interval=interval)
-    html = anim.to_jshtml(default_mode="once")
+    html = _offline_buttons(anim.to_jshtml(default_mode="once"))
     plt.close(fig)  # the HTML is the output, not a trailing static figure
     return HTML(html)
+
+
+_ICONS = {"fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-play": "&#9654;", "fa fa-pause": "&#10074;&#10074;",
+          "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-step-backward": "&#9664;|",
+          "fa fa-step-forward": "|&#9654;", "fa fa-fast-backward": "|&#9664;&#9664;",
+          "fa fa-fast-forward": "&#9654;&#9654;|"}
+
+
+def _offline_buttons(html: str) -> str:
+    """matplotlib's player loads its button icons from a font CDN; use Unicode symbols instead."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
+    return re.sub(r'<i class="(fa [^"]+)"></i>', lambda m: _ICONS.get(m.group(1), ""), html)

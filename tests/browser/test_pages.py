@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = (["index.html"] + [f"book/{p.stem}.html" for p in sorted((ROOT / "book").glob("*.md"))]
+PAGES = ([f"book/{p.stem}.html" for p in sorted((ROOT / "book").glob("*.md"))]
          + [f"notebooks/{p.stem}.html" for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
 HAS_MATH = {"book/01_maximum_likelihood.html", "book/B_probability_toolbox.html", "book/notation.html",
             "notebooks/01_maximum_likelihood.html"}
@@ -20,8 +20,7 @@ def open_page(browser, url):
     problems = []
     page.on("pageerror", lambda exc: problems.append(f"uncaught exception: {exc}"))
     page.on("console", lambda msg: problems.append(f"console error: {msg.text}") if msg.type == "error" else None)
-    page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}")
-            if req.url.startswith("http://127.0.0.1") else None)
+    page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}"))
     page.route(lambda u: not u.startswith("http://127.0.0.1"), lambda route: route.abort())
     page.goto(url, wait_until="load")
     page.evaluate("""async () => {
@@ -53,10 +52,14 @@ def test_page_renders(browser, server, html_dir, screenshots_dir, name):
             assert state["mathjax"] > 5, f"MathJax rendered only {state['mathjax']} expressions"
         if name.startswith("notebooks/"):
             assert state["images"] >= 3, "a notebook page should show its figures"
-        if name == "index.html" or name.startswith(("book/0", "book/B", "notebooks/")):
+        if name.startswith(("book/preface", "book/0", "book/B", "notebooks/")):
             page.screenshot(path=str(screenshots_dir / (Path(name).stem + ".png")))
     finally:
         page.close()
+
+
+def test_index_redirects_to_the_preface(html_dir):
+    assert 'url=book/preface.html' in (html_dir / "index.html").read_text()
 
 
 @pytest.mark.parametrize("name", [p for p in PAGES if p.startswith("notebooks/")])
