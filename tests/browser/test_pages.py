@@ -53,7 +53,7 @@ def test_page_renders(browser, server, html_dir, screenshots_dir, name):
         if name.startswith("notebooks/"):
             assert state["images"] >= 3, "a notebook page should show its figures"
         if name.startswith(("book/preface", "book/0", "book/B", "notebooks/")):
-            page.screenshot(path=str(screenshots_dir / (Path(name).stem + ".png")))
+            page.screenshot(path=str(screenshots_dir / (name.replace("/", "_").removesuffix(".html") + ".png")))
     finally:
         page.close()
 
