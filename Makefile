@@ -44,6 +44,7 @@ test: env
 
 slides: env
 	@test -d $(BUILD)/jupyter_execute/notebooks || (echo "run 'make book' first: slides are made from its executed notebooks" && exit 1)
+	bash scripts/install_vendor.sh slides --optional
 	$(PY) scripts/make_slides.py $(BUILD)/jupyter_execute/notebooks $(BUILD)/slides
 
 bench: env

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Install the book's JavaScript (MathJax 3) from the npm registry into _vendor/, so the built book
-# reads without a network (book/_ext/offline_assets.py).
-# `--optional`: without npm, say so and let the book load it from its CDN.
+# Install the JavaScript that the book and the slides load, from the npm registry, so both read
+# without a network:
+#   book   (default) MathJax 3 into _vendor/node_modules          (book/_ext/offline_assets.py)
+#   slides           reveal.js 4, jQuery, require.js and MathJax 2 (what nbconvert's slide
+#                    template expects) into _vendor/slides/node_modules (scripts/make_slides.py)
+# `--optional`: without npm, say so and let the pages load them from their CDNs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(mathjax@3.2.2)
-stamp=_vendor/.installed-"$(echo "${packages[*]}" | md5sum | cut -c1-12)"
+set_name=book optional=no
+for arg in "$@"; do
+  case "$arg" in
+    --optional) optional=yes ;;
+    book|slides) set_name=$arg ;;
+    *) echo "usage: $0 [book|slides] [--optional]" >&2; exit 2 ;;
+  esac
+done
+if [ "$set_name" = book ]; then
+  prefix=_vendor packages=(mathjax@3.2.2)
+else
+  prefix=_vendor/slides packages=(reveal.js@4.0.2 jquery@2.2.4 requirejs@2.1.10 mathjax2@npm:mathjax@2.7.9)
+fi
+stamp=$prefix/.installed-"$(echo "${packages[*]}" | md5sum | cut -c1-12)"
 [ -f "$stamp" ] && exit 0
 if ! command -v npm >/dev/null 2>&1; then
-  msg="npm (Node.js) is needed for the local copy of MathJax: install Node.js (Debian/Ubuntu: sudo apt-get install npm; macOS: brew install node)"
-  if [ "${1:-}" = "--optional" ]; then echo "note: $msg; the book will load it from its CDN." >&2; exit 0; fi
+  msg="npm (Node.js) is needed for the local copies of ${packages[*]}: install Node.js (Debian/Ubuntu: sudo apt-get install npm; macOS: brew install node)"
+  if [ "$optional" = yes ]; then echo "note: $msg; the pages will load them from their CDNs." >&2; exit 0; fi
   echo "error: $msg" >&2; exit 1
 fi
-mkdir -p _vendor
-npm install --no-audit --no-fund --loglevel=error --prefix _vendor "${packages[@]}"
-test -f _vendor/node_modules/mathjax/es5/tex-chtml.js
+mkdir -p "$prefix"
+npm install --no-audit --no-fund --loglevel=error --prefix "$prefix" "${packages[@]}"
 touch "$stamp"

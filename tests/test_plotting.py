@@ -11,6 +11,7 @@ import torch  # noqa: E402
 from dgm import plotting  # noqa: E402
 from dgm.data import eight_gaussians  # noqa: E402
 from dgm.digits import load_digits  # noqa: E402
+from dgm.mle import GaussianMixtureModel  # noqa: E402
 
 
 def test_animation_is_self_contained_html():
@@ -42,6 +43,9 @@ def test_density_and_contours_draw_on_the_grid():
     plotting.loss_curve([3.0, 2.0, 1.0, 0.5], ax=ax, smooth=2)
     image = ax.get_images()[0].get_array()
     assert image.shape == (50, 50) and image.max() > 0
+    model = GaussianMixtureModel(2)  # the grid goes to the device of the model's parameters
+    plotting.density(model.log_prob, ax=ax, n=20)
+    assert ax.get_images()[-1].get_array().shape == (20, 20)
     plt.close(fig)
     xx, yy, points = plotting.grid(lim=2.0, n=5)
     assert points.shape == (25, 2) and torch.allclose(points[0], torch.tensor([-2.0, -2.0]))

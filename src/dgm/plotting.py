@@ -20,6 +20,16 @@ def grid(lim: float = LIM, n: int = 200, device=None) -> tuple[np.ndarray, np.nd
     return xx, yy, points
 
 
+def _device_of(log_prob, device):
+    """The device to evaluate `log_prob` on: given, or that of the model or mixture it belongs to."""
+    if device is not None:
+        return device
+    owner = getattr(log_prob, "__self__", None)
+    if isinstance(owner, torch.nn.Module):
+        return next(owner.parameters()).device
+    return getattr(getattr(owner, "means", None), "device", None)  # dgm.data.GaussianMixture
+
+
 def _axes(ax, lim, title):
     ax = ax if ax is not None else plt.gca()
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
@@ -42,7 +52,7 @@ def density(log_prob, ax=None, lim: float = LIM, n: int = 200, title: str | None
             cmap: str = "viridis", gamma: float = 0.5, device=None):
     """Image of exp(log_prob) on a grid; `log_prob` maps (B, 2) -> (B,). gamma < 1 brightens the tails."""
     ax = _axes(ax, lim, title)
-    xx, yy, points = grid(lim, n, device)
+    xx, yy, points = grid(lim, n, _device_of(log_prob, device))
     p = log_prob(points).exp().reshape(n, n).cpu().numpy()
     ax.imshow(p, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap, interpolation="bilinear",
               norm=PowerNorm(gamma, vmin=0, vmax=p.max()))
@@ -54,7 +64,7 @@ def contours(log_prob, ax=None, lim: float = LIM, n: int = 150, levels: int = 4,
              title: str | None = None, colors: str = "k", device=None, **kwargs):
     """Contour lines of log_prob on a grid: `levels` lines evenly spaced over the top `depth` nats."""
     ax = _axes(ax, lim, title)
-    xx, yy, points = grid(lim, n, device)
+    xx, yy, points = grid(lim, n, _device_of(log_prob, device))
     lp = log_prob(points).reshape(n, n).cpu().numpy()
     ax.contour(xx, yy, lp, levels=np.linspace(lp.max() - depth, lp.max(), levels + 1)[:-1], colors=colors,
                linestyles="solid", **kwargs)
