@@ -34,17 +34,18 @@ def load_digits(split: str = "train", flat: bool = True) -> tuple[torch.Tensor, 
     return (x if flat else x.reshape(-1, *DIGITS_SHAPE)), y
 
 
-def dequantize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Uniform dequantisation y = (x + u) / 17 with u ~ U[0, 1): integer pixels -> floats in [0, 1)."""
-    if x.is_floating_point() or x.numel() == 0 or x.min() < 0 or x.max() >= DIGITS_LEVELS:
-        raise ValueError(f"x must hold integers in 0..{DIGITS_LEVELS - 1}, got dtype {x.dtype}"
+def dequantize(x: torch.Tensor, generator: torch.Generator | None = None,
+               levels: int = DIGITS_LEVELS) -> torch.Tensor:
+    """Uniform dequantisation y = (x + u) / levels, u ~ U[0, 1): integer pixels -> floats in [0, 1)."""
+    if x.is_floating_point() or x.numel() == 0 or x.min() < 0 or x.max() >= levels:
+        raise ValueError(f"x must hold integers in 0..{levels - 1}, got dtype {x.dtype}"
                          + (f" with range [{x.min()}, {x.max()}]" if x.numel() else " (empty)"))
     u = torch.rand(x.shape, generator=generator).to(x.device)
-    return (x + u) / DIGITS_LEVELS
+    return (x + u) / levels
 
 
-def nll_nats_per_image(log_prob_y: torch.Tensor, dim: int = DIGITS_DIM) -> torch.Tensor:
+def nll_nats_per_image(log_prob_y: torch.Tensor, dim: int = DIGITS_DIM, levels: int = DIGITS_LEVELS) -> torch.Tensor:
     """Upper bound on -log P(x) in nats per integer image from log p_y(y) of dequantised y, shape (B,)."""
     if log_prob_y.ndim != 1:
         raise ValueError(f"log_prob_y must have shape (B,), got {tuple(log_prob_y.shape)}")
-    return -log_prob_y + dim * math.log(DIGITS_LEVELS)
+    return -log_prob_y + dim * math.log(levels)
