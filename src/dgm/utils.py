@@ -1,5 +1,4 @@
 """Device choice, seeding, broadcasting and the input checks every module shares."""
-import os
 import random
 
 import numpy as np
@@ -22,7 +21,6 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds CUDA and MPS
-    os.environ["PYTHONHASHSEED"] = str(seed)
     return torch.Generator().manual_seed(seed)
 
 
