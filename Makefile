@@ -15,7 +15,6 @@ BUILD  := _build
 TEST_BOOK := _build_test
 export DGM_VENDOR_DIR := $(CURDIR)/_vendor/node_modules
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: book test slides bench clean env
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 import dgm
-from benchmarks import ch01_mixture_mle
+from benchmarks import ch01_mixture_mle, ch02_cnf, ch02_flows, ch03_autoregressive
 
-BENCHMARKS = [ch01_mixture_mle]  # chapters register their benchmark modules here
+# chapters register their benchmark modules here
+BENCHMARKS = [ch01_mixture_mle, ch02_flows, ch02_cnf, ch03_autoregressive]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 

@@ -36,7 +36,7 @@ def test_uniform_model_gives_64_log_17_nats():
 
 
 def test_dequantised_nll_bounds_the_discrete_nll():
-    """Jensen: for a density p_y, -log P(x) = -log int_bin p_y <= E_u[-log p_y(y)] + D log 17 (1-D check)."""
+    """Eq. (eq-flows-dequantisation): Jensen: for a density p_y, -log P(x) = -log int_bin p_y <= E_u[-log p_y(y)] + D log 17 (1-D check)."""
     # A continuous density on [0, 1): p_y(y) = 2y (a Beta(2, 1)). P(x = k) = ((k+1)^2 - k^2) / 17^2.
     k = torch.arange(17).repeat_interleave(2000)
     y = dequantize(k, gen(1))
