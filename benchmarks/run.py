@@ -38,8 +38,12 @@ def markdown(results: dict) -> str:
              "| chapter | model | data | metric | value | limit | unit | wall s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results["models"]:
+        value = f"{r['value']:.4f} ± {r['se']:.4f}"
+        if "bits_per_dim" in r:
+            value += f" ({r['bits_per_dim']:.3f} bits/dim)"
+        limit = "—" if r["limit"] is None else f"{r['limit']:g}"  # None: no known limit (real data)
         lines.append(f"| {r['chapter']} | {r['model']} | `{r['dataset']}` | {r['metric']} | "
-                     f"{r['value']:.4f} ± {r['se']:.4f} | {r['limit']:g} | {r['unit']} | {r['wall_s']:.1f} |")
+                     f"{value} | {limit} | {r['unit']} | {r['wall_s']:.1f} |")
     lines += ["", "Notebooks, executed top to bottom with their default settings "
               "(budget: 60 s on a 2-core CPU, 120 s at most; under 2 GiB):", "",
               "| notebook | wall s | peak memory MiB |", "|---|---|---|"]
