@@ -27,10 +27,9 @@ DIGITS_STEPS, DIGITS_BATCH, DIGITS_LR = 500, 128, 1e-3
 def fit(flow, sample, n_steps, batch_size, lr, generator):
     """Adam with a cosine-decayed learning rate on the per-example NLL (the notebook's recipe)."""
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
-    optimizer.register_step_post_hook(lambda *_: schedule.step())
-    return dgm.train.train(flow, nll, sample, n_steps, batch_size, optimizer=optimizer, generator=generator,
-                           progress=False)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps)
+    return dgm.train.train(flow, nll, sample, n_steps, batch_size, optimizer=optimizer, scheduler=scheduler,
+                           generator=generator, progress=False)
 
 
 def run(device: torch.device) -> list[dict]:

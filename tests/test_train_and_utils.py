@@ -68,3 +68,17 @@ def test_check_batch_messages():
         check_batch(torch.zeros(3, 2, dtype=torch.long), 2)
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         check_batch([[0.0, 0.0]], 2)
+
+
+def test_train_steps_the_scheduler_after_every_optimizer_step():
+    """A cosine schedule over n_steps ends at eta_min: the loop stepped it exactly n_steps times."""
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=20, eta_min=0.01)
+    dgm.train.train(model, lambda m, x: m(x).squeeze(1) ** 2, torch.randn(8, 2, generator=gen(2)), 20,
+                    batch_size=4, optimizer=optimizer, scheduler=scheduler, progress=False)
+    assert scheduler.last_epoch == 20 and optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+    other = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="scheduler must be built on the optimizer"):
+        dgm.train.train(model, lambda m, x: m(x), torch.zeros(4, 2), 1, optimizer=other,
+                        scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 5))
