@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .utils import check_batch
+
 
 def check_order(order, dim: int) -> torch.Tensor:
     """`order` as an int64 (D,) tensor; ValueError unless it is a permutation of range(dim)."""
@@ -81,8 +83,7 @@ class MADE(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        check_batch(x, self.dim, "x")
         return self.net(x).reshape(len(x), self.dim, self.out_per_dim)  # (B, D, k)
 
 

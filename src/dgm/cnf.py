@@ -5,12 +5,11 @@ Convention (the flow direction of `dgm.flows`): data x = z(0), latent z(1), dz/d
     log p_x(x) = log N(z(1); 0, I) + int_0^1 tr(df/dz(t)) dt,    Eq. (eq-flows-instantaneous)
 and the integral is carried along with the state as one more coordinate (the augmented ODE).
 """
-import math
 
 import torch
 from torch import nn
 
-from .utils import check_batch
+from .utils import check_batch, standard_normal_log_prob
 
 
 # -- the trace of the Jacobian ------------------------------------------------------------------
@@ -150,7 +149,7 @@ class CNF(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """log p(x) = log N(z(1); 0, I) + int_0^1 tr(df/dz) dt, shape (B,). Eq. (eq-flows-instantaneous)."""
         z, log_det = self(x, n_steps=n_steps, exact=exact, probe=probe, generator=generator)
-        log_base = -0.5 * (z**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)  # (B,)
+        log_base = standard_normal_log_prob(z)  # (B,)
         return log_base + log_det
 
     @torch.no_grad()

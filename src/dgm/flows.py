@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from .utils import check_batch
+from .utils import check_batch, standard_normal_log_prob
 
 
 def _mlp(d_in: int, d_out: int, hidden: int, n_hidden: int) -> nn.Sequential:
@@ -269,7 +269,7 @@ class NormalizingFlow(nn.Module):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) = log N(f(x); 0, I) + log|det df/dx|, shape (B,)."""
         z, log_det = self(x)
-        log_base = -0.5 * (z**2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)  # (B,)
+        log_base = standard_normal_log_prob(z)  # (B,)
         return log_base + log_det
 
     @torch.no_grad()

@@ -1,4 +1,5 @@
 """Device choice, seeding, broadcasting and the input checks every module shares."""
+import math
 import random
 
 import numpy as np
@@ -29,6 +30,11 @@ def append_dims(t: torch.Tensor, ndim: int) -> torch.Tensor:
     if t.ndim > ndim:
         raise ValueError(f"cannot broadcast a tensor with {t.ndim} dims to {ndim} dims")
     return t.reshape(t.shape + (1,) * (ndim - t.ndim))
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) of a (B, D) batch, shape (B,): the base density of flows and CNFs."""
+    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 
 def check_batch(x: torch.Tensor, dim: int, name: str = "x") -> None:
