@@ -56,3 +56,40 @@ def test_bad_input_raises_value_error():
         dequantize(torch.full((3, 64), 17))
     with pytest.raises(ValueError, match=r"shape \(B,\)"):
         nll_nats_per_image(torch.zeros(3, 64))
+
+
+# A few ReLU features are never active on digits, so the covariances are singular; sqrtm warns
+# about that, yet it still returns the right (positive semi-definite) root.
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+def test_frechet_distance_matches_scipy_formula():
+    """The sample-quality distance is the Fréchet distance between Gaussians fitted to classifier features.
+
+    Oracle: the same formula with scipy.linalg.sqrtm on the sample means and covariances. A set
+    against itself gives 0; the held-out test set lies much closer to the training set than images
+    whose pixels are shuffled independently (the distance sees structure, not only pixel marginals).
+    """
+    import numpy as np
+    from scipy.linalg import sqrtm
+
+    import dgm.digits as digits
+
+    train, test = load_digits("train")[0], load_digits("test")[0]
+    f1, f2 = digits.features(test).double().numpy(), digits.features(train).double().numpy()
+    s1, s2 = np.cov(f1.T), np.cov(f2.T)
+    expected = ((f1.mean(0) - f2.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * sqrtm(s1 @ s2).real)
+    # both are float64 eigen/Schur computations of the same matrices: agree to ~1e-6 relative
+    assert digits.frechet_floor() == pytest.approx(expected, rel=1e-5)
+    assert digits._frechet(torch.from_numpy(f1), torch.from_numpy(f1)) == pytest.approx(0.0, abs=1e-6)
+    shuffled = train[torch.randint(len(train), (447, 64), generator=gen(0)), torch.arange(64)]
+    assert digits.frechet_distance(shuffled) > 5 * digits.frechet_floor()
+
+
+def test_feature_classifier_recognises_digits_and_rejects_bad_input():
+    """The features come from a classifier that works: > 85% test accuracy (chance is 10%)."""
+    import dgm.digits as digits
+
+    assert digits.classifier_accuracy("test") > 0.85
+    with pytest.raises(ValueError, match="64 pixels"):
+        digits.features(torch.zeros(10, 63))
+    with pytest.raises(ValueError, match="N >= 2"):
+        digits.frechet_distance(torch.zeros(1, 64))

@@ -1,0 +1,65 @@
+"""Small networks shared by the chapters: a plain MLP and an MLP conditioned on a per-example scalar.
+
+The mathematics of each chapter lives in its own module; these are only function approximators.
+`TimeMLP` serves every network that also sees a time t, a noise level sigma or a log-SNR lambda
+(score networks, DDPM's eps-network, VDM's denoiser): the caller decides what the scalar means.
+"""
+import math
+
+import torch
+from torch import nn
+
+from .utils import check_batch
+
+
+def MLP(d_in: int, d_out: int, hidden: int = 128, n_hidden: int = 2, act=nn.SiLU) -> nn.Sequential:
+    """A fully connected network d_in -> hidden (x n_hidden) -> d_out with activation `act`."""
+    for name, value in (("d_in", d_in), ("d_out", d_out), ("hidden", hidden)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(n_hidden, int) or n_hidden < 1:
+        raise ValueError(f"n_hidden must be an int >= 1, got {n_hidden!r}")
+    layers, width = [], d_in
+    for _ in range(n_hidden):
+        layers += [nn.Linear(width, hidden), act()]
+        width = hidden
+    layers.append(nn.Linear(width, d_out))
+    return nn.Sequential(*layers)
+
+
+class FourierEmbedding(nn.Module):
+    """c (B,) -> (B, emb_dim): [sin(2 pi f_k c), cos(2 pi f_k c)] at fixed random frequencies f_k."""
+
+    def __init__(self, emb_dim: int = 32, scale: float = 4.0, seed: int = 0):
+        super().__init__()
+        if not isinstance(emb_dim, int) or emb_dim < 2 or emb_dim % 2:
+            raise ValueError(f"emb_dim must be an even int >= 2, got {emb_dim!r}")
+        g = torch.Generator().manual_seed(seed)  # fixed frequencies: the same network in every run
+        self.register_buffer("freqs", scale * torch.randn(emb_dim // 2, generator=g))
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * c[:, None] * self.freqs  # (B, emb_dim / 2)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)  # (B, emb_dim)
+
+
+class TimeMLP(nn.Module):
+    """eps_hat / score / x0_hat network: (x (B, D), c (B,) or float) -> (B, D).
+
+    The conditioning scalar c (a time t in [0, 1], a noise level or a log-SNR) is embedded with
+    Fourier features and concatenated to x; keep c of order one (pass t, log sigma or lambda / 10).
+    """
+
+    def __init__(self, dim: int, hidden: int = 128, n_hidden: int = 3, emb_dim: int = 32):
+        super().__init__()
+        self.dim = dim
+        self.embed = FourierEmbedding(emb_dim)
+        self.net = MLP(dim + emb_dim, dim, hidden=hidden, n_hidden=n_hidden)
+
+    def forward(self, x: torch.Tensor, c) -> torch.Tensor:
+        check_batch(x, self.dim, "x")
+        c = torch.as_tensor(c, dtype=x.dtype, device=x.device)
+        if c.ndim == 0:
+            c = c.expand(x.shape[0])  # one scalar for the whole batch
+        if c.shape != (x.shape[0],):
+            raise ValueError(f"c must be a float or have shape (B,)=({x.shape[0]},), got {tuple(c.shape)}")
+        return self.net(torch.cat([x, self.embed(c)], dim=1))  # (B, D)

@@ -1,0 +1,45 @@
+"""dgm.nets: shapes, the conditioning scalar and clear errors."""
+import pytest
+import torch
+
+from dgm.nets import MLP, FourierEmbedding, TimeMLP
+from conftest import gen
+
+
+def test_mlp_shapes_and_depth():
+    """MLP(d_in, d_out, hidden, n_hidden) maps (B, d_in) -> (B, d_out) with n_hidden hidden layers."""
+    net = MLP(3, 5, hidden=16, n_hidden=3)
+    assert net(torch.randn(7, 3, generator=gen(0))).shape == (7, 5)
+    assert sum(isinstance(m, torch.nn.Linear) for m in net) == 4
+    with pytest.raises(ValueError, match="n_hidden"):
+        MLP(3, 5, n_hidden=0)
+    with pytest.raises(ValueError, match="d_in"):
+        MLP(0, 5)
+
+
+def test_time_mlp_broadcasts_a_float_and_depends_on_c():
+    """A float c equals the same value repeated per example; different c give different outputs."""
+    torch.manual_seed(0)
+    net = TimeMLP(2, hidden=32, n_hidden=2, emb_dim=8)
+    x = torch.randn(5, 2, generator=gen(1))
+    assert torch.equal(net(x, 0.3), net(x, torch.full((5,), 0.3)))
+    assert not torch.allclose(net(x, 0.3), net(x, 0.7))
+    assert net(x, torch.rand(5, generator=gen(2))).shape == (5, 2)
+
+
+def test_fourier_embedding_is_fixed_and_bounded():
+    """The frequencies are seeded (the same in every run) and the features lie in [-1, 1]."""
+    e1, e2 = FourierEmbedding(16), FourierEmbedding(16)
+    c = torch.linspace(-3, 3, 11)
+    assert torch.equal(e1(c), e2(c)) and e1(c).shape == (11, 16) and e1(c).abs().max() <= 1
+
+
+def test_bad_input():
+    """Wrong x shape, wrong c shape and an odd embedding size raise ValueError naming what was expected."""
+    net = TimeMLP(2)
+    with pytest.raises(ValueError, match=r"\(B, 2\)"):
+        net(torch.zeros(4, 3), 0.5)
+    with pytest.raises(ValueError, match=r"\(B,\)=\(4,\)"):
+        net(torch.zeros(4, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="even"):
+        FourierEmbedding(7)
