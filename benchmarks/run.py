@@ -13,10 +13,12 @@ from pathlib import Path
 import torch
 
 import dgm
-from benchmarks import ch01_mixture_mle, ch02_cnf, ch02_flows, ch03_autoregressive
+from benchmarks import (ch01_mixture_mle, ch02_cnf, ch02_flows, ch03_autoregressive, ch04_vae, ch05_ebm, ch06_score,
+                        ch07_ddpm, ch08_vdm)
 
 # chapters register their benchmark modules here
-BENCHMARKS = [ch01_mixture_mle, ch02_flows, ch02_cnf, ch03_autoregressive]
+BENCHMARKS = [ch01_mixture_mle, ch02_flows, ch02_cnf, ch03_autoregressive, ch04_vae, ch05_ebm, ch06_score, ch07_ddpm,
+              ch08_vdm]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 

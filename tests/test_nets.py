@@ -43,3 +43,16 @@ def test_bad_input():
         net(torch.zeros(4, 2), torch.zeros(3))
     with pytest.raises(ValueError, match="even"):
         FourierEmbedding(7)
+
+
+def test_mlp_dropout_is_active_only_in_training():
+    """dropout > 0 inserts nn.Dropout after each hidden activation: random in train mode, the identity in eval."""
+    torch.manual_seed(0)
+    net = MLP(4, 3, hidden=64, n_hidden=2, dropout=0.5)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net) == 2
+    x = torch.randn(8, 4, generator=gen(3))
+    assert not torch.equal(net(x), net(x))  # two dropout masks
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    with pytest.raises(ValueError, match="dropout"):
+        MLP(4, 3, dropout=1.0)
