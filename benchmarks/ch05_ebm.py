@@ -67,7 +67,7 @@ def two_sample_row(model: str, sample, data, floor, wall_s: float, device, budge
     """Energy distance of n model samples to n fresh data points (REPEATS draws), against the floor."""
     est = dgm.Estimate(torch.tensor([energy_distance(sample(N_SAMPLES), data(N_SAMPLES)) for _ in range(REPEATS)]))
     return dict(chapter=5, model=model, dataset="eight_gaussians", metric=f"energy distance (n={N_SAMPLES})",
-                value=est.value, se=est.se, limit=floor.value, floor_se=floor.se, unit="", wall_s=wall_s,
+                value=est.value, se=est.se, limit=floor.value, floor_se=floor.se, unit="energy distance", wall_s=wall_s,
                 device=str(device), budget=f"{budget}; limit = floor ± {floor.se:.4f} (data vs data)")
 
 

@@ -43,7 +43,7 @@ def markdown(results: dict) -> str:
         value = f"{r['value']:.4f} ± {r['se']:.4f}"
         if "bits_per_dim" in r:
             value += f" ({r['bits_per_dim']:.3f} bits/dim)"
-        limit = "—" if r["limit"] is None else f"{r['limit']:g}"  # None: no known limit (real data)
+        limit = "—" if r["limit"] is None else f"{r['limit']:.4g}"  # None: no known limit (real data)
         lines.append(f"| {r['chapter']} | {r['model']} | `{r['dataset']}` | {r['metric']} | "
                      f"{value} | {limit} | {r['unit']} | {r['wall_s']:.1f} |")
     lines += ["", "Notebooks, executed top to bottom with their default settings "
