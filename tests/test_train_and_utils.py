@@ -82,3 +82,16 @@ def test_train_steps_the_scheduler_after_every_optimizer_step():
     with pytest.raises(ValueError, match="scheduler must be built on the optimizer"):
         dgm.train.train(model, lambda m, x: m(x), torch.zeros(4, 2), 1, optimizer=other,
                         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 5))
+
+
+def test_randn_like_and_check_positive_int():
+    """randn_like: x's shape and dtype, the same draws for the same seed; check_positive_int rejects 0, floats and bools."""
+    from dgm.utils import check_positive_int, randn_like
+
+    x = torch.zeros(3, 4, dtype=torch.float64)
+    a, b = randn_like(x, torch.Generator().manual_seed(5)), randn_like(x, torch.Generator().manual_seed(5))
+    assert a.shape == x.shape and a.dtype == torch.float64 and torch.equal(a, b)
+    check_positive_int(3, "n")
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="n must be a positive int"):
+            check_positive_int(bad, "n")

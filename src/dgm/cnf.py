@@ -9,7 +9,7 @@ and the integral is carried along with the state as one more coordinate (the aug
 import torch
 from torch import nn
 
-from .utils import check_batch, standard_normal_log_prob
+from .utils import check_batch, randn_like, standard_normal_log_prob
 
 
 # -- the trace of the Jacobian ------------------------------------------------------------------
@@ -58,7 +58,7 @@ def rademacher_like(z: torch.Tensor, generator: torch.Generator | None = None) -
 
 def gaussian_like(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A probe of z's shape with independent N(0, 1) entries; drawn on the CPU, then moved."""
-    return torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
+    return randn_like(z, generator)
 
 
 # -- the solver ---------------------------------------------------------------------------------

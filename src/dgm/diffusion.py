@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .utils import append_dims
+from .utils import append_dims, check_positive_int, randn_like
 
 
 def _bcast(a, x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +67,8 @@ def eps_from_v(xt, v, alpha, sigma):
 
 
 # -- continuous-time schedules: pure functions of t in [0, 1] ------------------------------------
-def _check_t01(t):
-    """t as a tensor, ValueError unless every entry lies in [0, 1]."""
+def check_time(t):
+    """Continuous time t as a tensor; ValueError unless every entry lies in [0, 1]."""
     t = torch.as_tensor(t, dtype=torch.get_default_dtype()) if not torch.is_tensor(t) else t
     if not t.is_floating_point():
         t = t.to(torch.get_default_dtype())
@@ -86,7 +86,7 @@ def _check_endpoints(log_snr_min, log_snr_max):
 def linear_log_snr(t, log_snr_min: float = -5.0, log_snr_max: float = 13.3):
     """lambda(t) linear from log_snr_max at t = 0 to log_snr_min at t = 1 (VDM's fixed gamma). Eq. (eq-vdm-snr)."""
     _check_endpoints(log_snr_min, log_snr_max)
-    t = _check_t01(t)
+    t = check_time(t)
     return log_snr_max + (log_snr_min - log_snr_max) * t
 
 
@@ -97,7 +97,7 @@ def cosine_log_snr(t, log_snr_min: float = -5.0, log_snr_max: float = 13.3):
     lambda(1) = log_snr_min (Nichol & Dhariwal 2021; Kingma & Gao 2023 for the truncation to endpoints).
     """
     _check_endpoints(log_snr_min, log_snr_max)
-    t = _check_t01(t)
+    t = check_time(t)
     b = math.atan(math.exp(-0.5 * log_snr_max))
     a = math.atan(math.exp(-0.5 * log_snr_min)) - b
     return -2.0 * torch.log(torch.tan(a * t + b))
@@ -115,14 +115,9 @@ def _check_betas(betas) -> torch.Tensor:
     return betas
 
 
-def _check_T(T):
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"the number of steps T must be a positive int, got {T!r}")
-
-
 def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Tensor:
     """beta_t linear from beta_1 to beta_T (Ho et al. 2020), float64, shape (T,). Eq. (eq-ddpm-linear-schedule)."""
-    _check_T(T)
+    check_positive_int(T, "the number of steps T")
     return _check_betas(torch.linspace(beta_1, beta_T, T, dtype=torch.float64))
 
 
@@ -132,7 +127,7 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
     alpha_bar_t = f(t) / f(0) with f(t) = cos^2(pi/2 (t/T + s) / (1 + s)), and beta_t clipped at max_beta as in
     Nichol & Dhariwal (2021): the last step would otherwise be beta_T = 1.
     """
-    _check_T(T)
+    check_positive_int(T, "the number of steps T")
     if not s > 0:
         raise ValueError(f"the offset s must be > 0, got {s}")
     u = torch.arange(T + 1, dtype=torch.float64) / T  # (T + 1,): t / T for t = 0..T
@@ -211,16 +206,11 @@ def _eps_hat(eps_model, xt, t):
     return eps_hat
 
 
-def _randn_like(x, generator):
-    """Standard normal noise of x's shape; drawn on the CPU (reproducible on any device), then moved."""
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
 def l_simple(eps_model, x0, betas, generator=None):
     """||eps - eps_theta(x_t, t)||^2 per example, t ~ U{1..T}, x_t ~ q(x_t | x_0), shape (B,). Eq. (eq-ddpm-lsimple)."""
     betas = _check_betas(betas)
     t = torch.randint(1, len(betas) + 1, (x0.shape[0],), generator=generator).to(x0.device)  # (B,)
-    eps = _randn_like(x0, generator)
+    eps = randn_like(x0, generator)
     eps_hat = _eps_hat(eps_model, q_sample(x0, t, betas, eps), t)
     return ((eps - eps_hat) ** 2).flatten(1).sum(1)
 
@@ -250,11 +240,11 @@ def elbo_terms(eps_model, x0, betas, generator=None, variance: str = "beta"):
     denoising = torch.zeros(B, dtype=x0.dtype, device=x0.device)
     for step in range(2, T + 1):
         t = torch.full((B,), step, dtype=torch.long, device=x0.device)
-        eps = _randn_like(x0, generator)
+        eps = randn_like(x0, generator)
         eps_hat = _eps_hat(eps_model, q_sample(x0, t, betas, eps), t)
         denoising = denoising + denoising_kl(eps, eps_hat, t, betas, variance)
     t = torch.ones(B, dtype=torch.long, device=x0.device)
-    x1 = q_sample(x0, t, betas, _randn_like(x0, generator))
+    x1 = q_sample(x0, t, betas, randn_like(x0, generator))
     var = betas[0].item()
     mean = reverse_mean(x1, _eps_hat(eps_model, x1, t), t, betas)
     reconstruction = 0.5 * ((x0 - mean) ** 2).flatten(1).sum(1) / var + 0.5 * D * math.log(2 * math.pi * var)
@@ -279,7 +269,7 @@ def ancestral_sample(eps_model, shape, betas, generator=None, variance: str = "b
         mean = reverse_mean(x, _eps_hat(eps_model, x, t), t, betas)
         # 2. add fresh noise of variance sigma_t^2, none at the last step (t = 1)
         sigma = append_dims(reverse_variance(t, betas, variance).to(x).sqrt(), x.ndim)
-        x = mean + sigma * _randn_like(x, generator) if step > 1 else mean
+        x = mean + sigma * randn_like(x, generator) if step > 1 else mean
         path.append(x)
     return (x, path) if return_path else x
 
@@ -307,7 +297,7 @@ def ddim_sample(eps_model, shape, betas, n_steps: int, eta: float = 0.0, generat
         sigma = eta * ((1 - a_next) / (1 - a_cur) * (1 - a_cur / a_next)) ** 0.5
         # 3. jump to t_next: re-noise x0_hat along the predicted direction, plus fresh noise
         x = a_next**0.5 * x0_hat + max(1 - a_next - sigma**2, 0.0) ** 0.5 * eps_hat
-        x = x + sigma * _randn_like(x, generator) if sigma > 0 else x
+        x = x + sigma * randn_like(x, generator) if sigma > 0 else x
         path.append(x)
     return (x, path) if return_path else x
 

@@ -15,13 +15,7 @@ import math
 
 import torch
 
-from .utils import check_positive
-
-
-def _check_steps(n_steps, name: str) -> None:
-    """Raise ValueError unless n_steps is a positive int."""
-    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
-        raise ValueError(f"{name} must be a positive int, got {n_steps!r}")
+from .utils import check_positive, check_positive_int, randn_like
 
 
 def check_ladder(sigmas) -> torch.Tensor:
@@ -35,23 +29,18 @@ def check_ladder(sigmas) -> torch.Tensor:
     return sigmas
 
 
-def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, I) of x's shape, drawn on the CPU (reproducible on any device), then moved."""
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
 def langevin(score, x: torch.Tensor, step_size: float, n_steps: int, generator=None, return_path=False):
     """n_steps of unadjusted Langevin from x with score(x) -> (B, D). Eq. (eq-sm-langevin).
 
     Returns the final x, shape of x; with return_path=True also the list of the n_steps + 1 states.
     """
     check_positive(step_size, "step_size")
-    _check_steps(n_steps, "n_steps")
+    check_positive_int(n_steps, "n_steps")
     x = x.detach()
     path = [x]
     for _ in range(n_steps):
         # 1. drift up the log-density, 2. add noise of variance 2 eps
-        x = x + step_size * score(x) + math.sqrt(2 * step_size) * _noise_like(x, generator)
+        x = x + step_size * score(x) + math.sqrt(2 * step_size) * randn_like(x, generator)
         x = x.detach()  # a sampler: never backpropagate through the chain
         if return_path:
             path.append(x)
@@ -68,14 +57,14 @@ def annealed_langevin(score, x: torch.Tensor, sigmas, step_size: float, n_steps_
     """
     sigmas = check_ladder(sigmas)
     check_positive(step_size, "step_size")
-    _check_steps(n_steps_each, "n_steps_each")
+    check_positive_int(n_steps_each, "n_steps_each")
     x = x.detach()
     path = [x]
     for sigma in sigmas.flip(0).tolist():  # sigma_L, ..., sigma_1
         eps = step_size * sigma**2 / sigmas[0].item() ** 2
         for _ in range(n_steps_each):
             # 1. drift along the score of the data noised at level sigma, 2. add noise of variance 2 eps_i
-            x = x + eps * score(x, sigma) + math.sqrt(2 * eps) * _noise_like(x, generator)
+            x = x + eps * score(x, sigma) + math.sqrt(2 * eps) * randn_like(x, generator)
             x = x.detach()
             if return_path:
                 path.append(x)

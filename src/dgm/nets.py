@@ -9,16 +9,13 @@ import math
 import torch
 from torch import nn
 
-from .utils import check_batch
+from .utils import check_batch, check_positive_int
 
 
 def MLP(d_in: int, d_out: int, hidden: int = 128, n_hidden: int = 2, act=nn.SiLU, dropout: float = 0.0) -> nn.Sequential:
     """A fully connected network d_in -> hidden (x n_hidden) -> d_out, `act` (and dropout, if > 0) after each hidden layer."""
-    for name, value in (("d_in", d_in), ("d_out", d_out), ("hidden", hidden)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(n_hidden, int) or n_hidden < 1:
-        raise ValueError(f"n_hidden must be an int >= 1, got {n_hidden!r}")
+    for name, value in (("d_in", d_in), ("d_out", d_out), ("hidden", hidden), ("n_hidden", n_hidden)):
+        check_positive_int(value, name)
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     layers, width = [], d_in

@@ -13,7 +13,7 @@ from torch import nn
 
 from .nets import TimeMLP
 from .langevin import check_ladder
-from .utils import append_dims, check_positive
+from .utils import append_dims, check_positive, randn_like
 
 
 def _check_x(x: torch.Tensor) -> None:
@@ -76,7 +76,7 @@ def sliced_loss(score, x: torch.Tensor, generator=None, n_projections: int = 1,
         s = _score_at(score, x)  # (B, D)
         loss = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for _ in range(n_projections):
-            v = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)  # (B, D), E[v v^T] = I
+            v = randn_like(x, generator)  # (B, D), E[v v^T] = I
             # 1. v^T (ds/dx): one vector-Jacobian product; 2. its dot with v estimates tr(ds/dx)
             vJ = torch.autograd.grad((s * v).sum(), x, create_graph=True)[0]  # (B, D)
             s_v = (s * v).flatten(1).sum(1)  # (B,) v^T s
@@ -98,7 +98,7 @@ def dsm_loss(score, x: torch.Tensor, sigma, generator=None, eps: torch.Tensor | 
         raise ValueError(f"sigma must be a float or have shape (B,)=({x.shape[0]},), got {tuple(sigma.shape)}")
     sigma = append_dims(sigma.expand(x.shape[0]), x.ndim)  # (B, 1) or (B, 1, 1, 1)
     if eps is None:
-        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        eps = randn_like(x, generator)
     elif eps.shape != x.shape:
         raise ValueError(f"eps must have the shape of x, {tuple(x.shape)}, got {tuple(eps.shape)}")
     x_tilde = x + sigma * eps  # (B, D)

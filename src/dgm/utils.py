@@ -47,6 +47,17 @@ def check_batch(x: torch.Tensor, dim: int, name: str = "x") -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
+def check_positive_int(value, name: str) -> None:
+    """Raise ValueError unless `value` is an int >= 1 (a bool is not a count)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, I) noise of x's shape and dtype, drawn on the CPU with `generator` (reproducible on any device), then moved."""
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
 def check_positive(value, name: str) -> None:
     """Raise ValueError unless every entry of `value` is finite and > 0."""
     v = torch.as_tensor(value)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .nets import MLP
+from .utils import randn_like
 from .variational import check_n_samples, diagonal_gaussian_log_prob, gaussian_kl, sample_diagonal_gaussian
 
 LOG_2PI = math.log(2 * math.pi)
@@ -71,7 +72,7 @@ class Decoder(nn.Module):
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x | z), shape (..., B, D)."""
         mean = self.mean(z)
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        eps = randn_like(mean, generator)
         return mean + self.log_scale.exp() * eps
 
 

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .utils import check_batch, check_positive
+from .utils import check_batch, check_positive, randn_like
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -167,7 +167,7 @@ def reparam_grad(f, mean: torch.Tensor, log_var: torch.Tensor, n_samples: int,
     """Per-draw reparameterisation estimates of grad_{mean, log_var} E_q[f(z)], Eq. (eq-vi-reparam):
     grad f(mean + e^(log_var / 2) eps), eps ~ N(0, I). Returns two (n_samples, k) tensors; f must be differentiable."""
     m, lv = _per_draw_params(mean, log_var, n_samples)
-    eps = torch.randn(m.shape, generator=generator, dtype=m.dtype).to(m.device)  # (S, k)
+    eps = randn_like(m, generator)  # (S, k)
     z = m + (0.5 * lv).exp() * eps  # (S, k): a differentiable function of the parameters
     grad_m, grad_lv = torch.autograd.grad(f(z).sum(), (m, lv))
     return grad_m, grad_lv

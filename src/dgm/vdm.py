@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from .diffusion import alpha_sigma, x0_from_eps
+from .diffusion import alpha_sigma, check_time, x0_from_eps
 from .nets import TimeMLP
 from .utils import append_dims, check_batch
 
@@ -30,11 +30,6 @@ def _sum(x: torch.Tensor) -> torch.Tensor:
 def _per_example(v, x: torch.Tensor) -> torch.Tensor:
     """A float, 0-d or (B,) value as a tensor broadcasting against the batch x: (B, 1, ...)."""
     return append_dims(torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(x.shape[0]), x.ndim)
-
-
-def _check_t(t: torch.Tensor) -> None:
-    if not bool(torch.all((t >= 0) & (t <= 1))):
-        raise ValueError(f"t must lie in [0, 1], got values in [{t.min().item():.3g}, {t.max().item():.3g}]")
 
 
 def grid_values(levels: int = 17, device=None, dtype=None) -> torch.Tensor:
@@ -87,7 +82,7 @@ class LearnedSchedule(nn.Module):
 
     def shape(self, t: torch.Tensor):
         """The normalised shape s(t) in [0, 1] (s(0) = 0, s(1) = 1) and its slope s'(t) >= 0, each (B,)."""
-        _check_t(t)
+        check_time(t)
         g, dg = self._g(t)
         g_ends, _ = self._g(torch.tensor([0.0, 1.0], dtype=t.dtype, device=t.device))
         scale = g_ends[1] - g_ends[0]
@@ -171,7 +166,7 @@ def _denoise(denoise_fn, zt, log_snr):
 
 def log_snr_and_slope(log_snr_fn, t: torch.Tensor):
     """lambda(t) and d lambda / dt (autograd), each (B,); ValueError where lambda increases."""
-    _check_t(t)
+    check_time(t)
     keep_graph = torch.is_grad_enabled()  # training: d lambda/dt must be differentiable in the schedule
     with torch.enable_grad():
         t = t.detach().requires_grad_(True)
