@@ -14,7 +14,8 @@ import torch
 import dgm
 from dgm.digits import frechet_distance, frechet_floor, load_digits
 from dgm.metrics import bits_per_dim
-from dgm.vdm import VDM, pixel_log_marginals
+from dgm.digits import pixel_log_marginals
+from dgm.vdm import VDM
 
 N_STEPS, BATCH, LR, SCHEDULE_LR, HIDDEN, N_HIDDEN = 1000, 128, 3e-3, 3e-2, 256, 3  # the notebook's budget
 REPEATS, SAMPLE_STEPS = 16, 200  # (t, eps) draws per test image; ancestral steps

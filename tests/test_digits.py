@@ -93,3 +93,15 @@ def test_feature_classifier_recognises_digits_and_rejects_bad_input():
         digits.features(torch.zeros(10, 63))
     with pytest.raises(ValueError, match="N >= 2"):
         digits.frechet_distance(torch.zeros(1, 64))
+
+
+def test_pixel_log_marginals_are_smoothed_histograms():
+    """Each pixel's law is its add-one histogram: rows sum to 1, and one pixel matches a count by hand."""
+    from dgm.digits import pixel_log_marginals
+
+    x = load_digits("train")[0]
+    log_q = pixel_log_marginals(x, dtype=torch.float64)  # (64, 17)
+    assert log_q.shape == (64, DIGITS_LEVELS) and log_q.dtype == torch.float64
+    assert torch.allclose(log_q.exp().sum(1), torch.ones(64, dtype=torch.float64))
+    counts = torch.tensor([(x[:, 20] == v).sum().item() + 1 for v in range(DIGITS_LEVELS)], dtype=torch.float64)
+    assert torch.allclose(log_q[20], (counts / counts.sum()).log())

@@ -95,3 +95,13 @@ def test_randn_like_and_check_positive_int():
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ValueError, match="n must be a positive int"):
             check_positive_int(bad, "n")
+
+
+def test_standard_normal_log_prob_matches_torch_on_any_leading_shape():
+    """log N(z; 0, I) over the last axis equals torch.distributions for (B, D) and (k, B, D) inputs."""
+    from dgm.utils import standard_normal_log_prob
+
+    for shape in ((5, 3), (4, 5, 3)):
+        z = torch.randn(shape, generator=gen(0), dtype=torch.float64)
+        expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        assert torch.allclose(standard_normal_log_prob(z), expected)

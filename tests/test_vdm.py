@@ -11,8 +11,9 @@ from dgm.data import GaussianMixture, eight_gaussians
 from dgm.diffusion import alpha_sigma, cosine_log_snr, linear_log_snr
 from dgm.metrics import energy_distance, energy_distance_floor
 from dgm.utils import Estimate
+from dgm.digits import pixel_log_marginals
 from dgm.vdm import (VDM, LearnedSchedule, ancestral_sample, decoder_log_probs, discrete_diffusion_loss,
-                     factorised_denoiser, grid_values, pixel_log_marginals, prior_term, q_posterior,
+                     factorised_denoiser, grid_values, prior_term, q_posterior,
                      reconstruction_term, to_grid, vdm_terms)
 from conftest import gen
 

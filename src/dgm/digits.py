@@ -51,6 +51,16 @@ def nll_nats_per_image(log_prob_y: torch.Tensor, dim: int = DIGITS_DIM, levels: 
     return -log_prob_y + dim * math.log(levels)
 
 
+
+def pixel_log_marginals(x: torch.Tensor, levels: int = DIGITS_LEVELS, smoothing: float = 1.0,
+                        dtype: torch.dtype | None = None) -> torch.Tensor:
+    """log q_i(v), each pixel's histogram of integer images x (N, D) with add-`smoothing` counts, (D, levels).
+
+    The independent-pixel model of chapter 3, the reference of every digits likelihood.
+    """
+    counts = torch.nn.functional.one_hot(x, levels).sum(0).to(dtype or torch.get_default_dtype()) + smoothing
+    return torch.log(counts / counts.sum(1, keepdim=True))
+
 # -- sample quality: a Fréchet distance in the feature space of a small digit classifier ----------
 @lru_cache(maxsize=1)
 def _classifier() -> torch.nn.Sequential:

@@ -33,8 +33,8 @@ def append_dims(t: torch.Tensor, ndim: int) -> torch.Tensor:
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) of a (B, D) batch, shape (B,): the base density of flows and CNFs."""
-    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+    """log N(z; 0, I) over the last axis: (..., D) -> (...); the base density of flows, CNFs and VAE priors."""
+    return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
 
 
 def check_batch(x: torch.Tensor, dim: int, name: str = "x") -> None:

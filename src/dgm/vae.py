@@ -14,10 +14,9 @@ import torch
 from torch import nn
 
 from .nets import MLP
-from .utils import randn_like
-from .variational import check_n_samples, diagonal_gaussian_log_prob, gaussian_kl, sample_diagonal_gaussian
+from .utils import randn_like, standard_normal_log_prob
+from .variational import LOG_2PI, check_n_samples, diagonal_gaussian_log_prob, gaussian_kl, sample_diagonal_gaussian
 
-LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_x(x: torch.Tensor, dim: int) -> None:
@@ -155,7 +154,7 @@ class VAE(nn.Module):
         check_n_samples(k)
         mean, log_var = self.encoder(x)
         z = sample_diagonal_gaussian(mean, log_var, k, generator)  # (k, B, latent)
-        log_prior = -0.5 * (z**2).sum(-1) - 0.5 * self.latent_dim * LOG_2PI  # (k, B)
+        log_prior = standard_normal_log_prob(z)  # (k, B)
         log_q = diagonal_gaussian_log_prob(z, mean, log_var)  # (k, B)
         log_lik = torch.cat([self.decoder.log_prob(x, zc) for zc in z.split(chunk)])  # (k, B)
         return log_lik + log_prior - log_q
@@ -212,8 +211,7 @@ def hierarchical_elbo(x: torch.Tensor, encoders, decoders, generator: torch.Gene
         log_q.append(diagonal_gaussian_log_prob(zs[-1], mean, log_var))  # (B,)
     # 2. the generative chain scored on those draws: log p(z_{t-1} | z_t) for t = T..1 (z_0 = x)
     log_p = [diagonal_gaussian_log_prob(zs[t], *decoders[t](zs[t + 1])) for t in range(len(decoders))]
-    z_top = zs[-1]
-    log_prior = -0.5 * (z_top**2).sum(-1) - 0.5 * z_top.shape[-1] * LOG_2PI  # (B,)
+    log_prior = standard_normal_log_prob(zs[-1])  # (B,): the top latent z_T
     # 3. group the terms as in the chapter (and in chapter 8)
     reconstruction = log_p[0]
     prior = log_prior - log_q[-1]

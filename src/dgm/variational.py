@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .utils import check_batch, check_positive, randn_like
+from .utils import check_batch, check_positive, randn_like, standard_normal_log_prob
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -85,7 +85,7 @@ class LinearGaussian:
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x, z) = log p(z) + log p(x | z), shape (..., B)."""
-        log_prior = -0.5 * (z**2).sum(-1) - 0.5 * self.latent_dim * LOG_2PI
+        log_prior = standard_normal_log_prob(z)  # (..., B)
         return log_prior + self.log_likelihood(x, z)
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:

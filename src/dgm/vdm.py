@@ -134,12 +134,6 @@ def reconstruction_term(x0: torch.Tensor, z0: torch.Tensor, log_snr_0, levels: i
     return -_sum(decoder_log_probs(z0, log_snr_0, levels).gather(-1, k[..., None])[..., 0])
 
 
-def pixel_log_marginals(x: torch.Tensor, levels: int = 17, smoothing: float = 1.0) -> torch.Tensor:
-    """log q_i(v), each pixel's histogram (add-`smoothing` counts), (D, levels): chapter 3's independent pixels."""
-    counts = torch.nn.functional.one_hot(x, levels).sum(0).to(torch.get_default_dtype()) + smoothing  # (D, levels)
-    return torch.log(counts / counts.sum(1, keepdim=True))
-
-
 def factorised_denoiser(zt, log_snr, log_probs) -> torch.Tensor:
     """Exact E[x | z_t] (B, D) for independent pixels with laws exp(log_probs) (D, levels): Bayes' rule per pixel.
 
