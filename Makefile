@@ -1,6 +1,7 @@
 # Deep Generative Models: an executable textbook.
 #   make book    build the HTML book, executing every notebook once (cached between builds)
-#   make test    all tests: unit tests + derivation checks, every notebook (nbmake),
+#   make test    all tests: system requirements and the linter first (seconds), then unit tests +
+#                derivation checks, every notebook (nbmake),
 #                the book built with warnings as errors, and a headless-Chromium check of the HTML
 #   make slides  one reveal.js deck per notebook (after `make book`), in _build/slides/
 #   make bench   benchmarks and notebook timings -> benchmarks/results.json and results.md
@@ -33,7 +34,10 @@ book: env
 	$(VENV)/bin/jupyter-book build .
 	@echo "The book: $(CURDIR)/$(BUILD)/html/index.html"
 
-test: env
+test:
+	bash scripts/check_system.sh
+	$(MAKE) --no-print-directory env
+	$(VENV)/bin/ruff check .
 	bash scripts/install_vendor.sh
 	$(PY) -m pytest tests --ignore=tests/browser
 	$(PY) scripts/stage_test_book.py $(TEST_BOOK)

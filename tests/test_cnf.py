@@ -5,10 +5,9 @@ import math
 import pytest
 import torch
 import torchdiffeq  # test-only oracle: dgm itself never imports it
-
-from dgm.cnf import (CNF, divergence_exact, divergence_hutchinson, gaussian_like, integrate,
-                     rademacher_like)
 from conftest import gen
+
+from dgm.cnf import CNF, divergence_exact, divergence_hutchinson, gaussian_like, integrate, rademacher_like
 
 
 def random_field(dim, seed):
@@ -175,7 +174,7 @@ def test_log_prob_gradient_matches_finite_differences(exact):
 def test_bad_input():
     """Zero steps, a wrong dimension, a short grid or a mis-shaped probe raise ValueError naming both shapes."""
     cnf = CNF(2)
-    with pytest.raises(ValueError, match="n_steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_steps must be a positive int, got 0"):
         cnf.log_prob(torch.zeros(4, 2), n_steps=0)
     with pytest.raises(ValueError, match=r"shape \(B, 2\), got \(4, 3\)"):
         cnf.log_prob(torch.zeros(4, 3))

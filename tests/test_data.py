@@ -3,9 +3,9 @@ import math
 
 import pytest
 import torch
-
-from dgm.data import GaussianMixture, eight_gaussians, ring, swiss_roll, two_moons
 from conftest import gen
+
+from dgm.data import GaussianMixture, eight_gaussians, ring, swiss_roll, two_modes, two_moons
 
 TOY_SETS = [eight_gaussians, two_moons, swiss_roll, ring]
 
@@ -84,7 +84,10 @@ def test_denoiser_equals_tweedie():
 
 
 def test_denoiser_matches_monte_carlo_posterior_mean():
-    """Eq. (eq-prob-mixture-posterior-mean): E[x_0 | x_t] by self-normalised importance sampling from the prior (weights N(x_t; alpha x_0, sigma^2))."""
+    """Eq. (eq-prob-mixture-posterior-mean): E[x_0 | x_t] by self-normalised importance sampling from the prior.
+
+    The weights are the likelihoods N(x_t; alpha x_0, sigma^2 I) of prior draws x_0.
+    """
     p, alpha, sigma = swiss_roll().to(dtype=torch.float64), 0.9, 0.4
     xt = p.noised(alpha, sigma).sample(5, gen(12))
     x0 = p.sample(400_000, gen(13))
@@ -110,7 +113,8 @@ def test_sampling_is_reproducible_and_matches_weights():
     p = GaussianMixture(torch.tensor([[-10.0], [0.0], [10.0]]), 0.1, torch.tensor([0.2, 0.5, 0.3]))
     x = p.sample(50_000, gen(15))
     torch.testing.assert_close(x, p.sample(50_000, gen(15)))
-    freq = torch.stack([(x[:, 0] < -5).double().mean(), (x[:, 0].abs() < 5).double().mean(), (x[:, 0] > 5).double().mean()])
+    freq = torch.stack([(x[:, 0] < -5).double().mean(), (x[:, 0].abs() < 5).double().mean(),
+                        (x[:, 0] > 5).double().mean()])
     se = torch.sqrt(p.weights.double() * (1 - p.weights.double()) / len(x))
     assert torch.all((freq - p.weights.double()).abs() < 4 * se)
 
@@ -120,6 +124,20 @@ def test_toy_sets_fit_the_plotting_box(make):
     """Every toy set lives in [-3.5, 3.5]^2 (the shared plotting box) up to rare tail samples."""
     x = make().sample(20_000, gen(16))
     assert (x.abs() > 3.5).any(1).double().mean() < 1e-3
+
+
+def test_two_modes_is_the_stated_mixture():
+    """two_modes is 0.2 N((-2.5, 0), 0.5^2 I) + 0.8 N((2.5, 0), 0.5^2 I) (sec-sm-failures), by torch.distributions."""
+    p = two_modes().to(dtype=torch.float64)
+    normal = torch.distributions.Normal(torch.tensor([[-2.5, 0.0], [2.5, 0.0]], dtype=torch.float64), 0.5)
+    oracle = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)),
+        torch.distributions.Independent(normal, 1))
+    x = torch.randn(50, 2, generator=gen(17), dtype=torch.float64) * 3
+    torch.testing.assert_close(p.log_prob(x), oracle.log_prob(x), rtol=1e-6, atol=1e-6)  # weights stored in float32
+    q = two_modes((0.5, 0.5), std=0.3)
+    torch.testing.assert_close(q.weights, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(q.stds, torch.full((2, 2), 0.3))
 
 
 def test_bad_input_raises_value_error():

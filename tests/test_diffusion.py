@@ -1,20 +1,46 @@
-"""dgm.diffusion: the forward process against iterated one-step noising, the posterior against Gaussian
-conditioning, the ELBO split against a direct Monte Carlo estimate, the eps-form KL against
-torch.distributions, Tweedie against autograd scores of the exact mixture, and the samplers run with
-the exact (Bayes-optimal) eps of a Gaussian mixture against fresh data."""
+"""dgm.diffusion (and the conversions of dgm.parameterisations): the forward process against iterated
+one-step noising, the posterior against Gaussian conditioning, the ELBO split against a direct Monte Carlo
+estimate, the eps-form KL against torch.distributions, Tweedie against autograd scores of the exact mixture,
+and the samplers run with the exact (Bayes-optimal) eps of a Gaussian mixture against fresh data."""
 import math
 
 import pytest
 import torch
+from conftest import gen
 from torch.distributions import Normal, kl_divergence
 
 from dgm import data
-from dgm.diffusion import (alpha_bar, alpha_sigma, ancestral_sample, cosine_betas, cosine_log_snr, ddim_sample,
-                           denoising_kl, elbo_terms, eps_from_score, eps_from_v, eps_from_x0, exact_eps_model,
-                           l_simple, linear_betas, linear_log_snr, posterior, q_sample, q_step, reverse_mean,
-                           reverse_variance, score_from_eps, v_from_x0_eps, x0_from_eps, x0_from_v)
+from dgm.diffusion import (
+    EpsNetwork,
+    alpha_bar,
+    ancestral_sample,
+    cosine_betas,
+    ddim_sample,
+    denoising_kl,
+    elbo_terms,
+    exact_eps_model,
+    fit_ddpm,
+    l_simple,
+    linear_betas,
+    posterior,
+    q_sample,
+    q_step,
+    reverse_mean,
+    reverse_variance,
+)
 from dgm.metrics import energy_distance, energy_distance_floor
-from conftest import gen
+from dgm.parameterisations import (
+    alpha_sigma,
+    cosine_log_snr,
+    eps_from_score,
+    eps_from_v,
+    eps_from_x0,
+    linear_log_snr,
+    score_from_eps,
+    v_from_x0_eps,
+    x0_from_eps,
+    x0_from_v,
+)
 
 F64 = torch.float64
 
@@ -59,20 +85,21 @@ def test_posterior_matches_gaussian_conditioning(t):
     betas, D = linear_betas(20, beta_1=0.01, beta_T=0.3), 3
     g = gen(t)
     x0, xt = torch.randn(1, D, generator=g, dtype=F64), torch.randn(1, D, generator=g, dtype=F64)
-    ab = torch.cat([torch.ones(1, dtype=F64), torch.cumprod(1 - betas, 0)])  # ab[s] = alpha_bar_s, ab[0] = 1
+    alpha_bars = torch.cat([torch.ones(1, dtype=F64), torch.cumprod(1 - betas, 0)])  # [s]: alpha_bar_s
     beta = betas[t - 1]
-    # joint of (x_{t-1}, x_t) = A (x_{t-1}, e) with x_{t-1} ~ N(sqrt(ab_{t-1}) x_0, (1 - ab_{t-1}) I), e ~ N(0, I)
-    I = torch.eye(D, dtype=F64)
-    A = torch.cat([torch.cat([I, 0 * I], 1), torch.cat([(1 - beta).sqrt() * I, beta.sqrt() * I], 1)])
-    m = A @ torch.cat([ab[t - 1].sqrt() * x0[0], torch.zeros(D, dtype=F64)])
-    S = A @ torch.block_diag((1 - ab[t - 1]) * I, I) @ A.T
+    # joint of (x_{t-1}, x_t) = A (x_{t-1}, e), e ~ N(0, I),
+    # with x_{t-1} ~ N(sqrt(alpha_bar_{t-1}) x_0, (1 - alpha_bar_{t-1}) I)
+    eye = torch.eye(D, dtype=F64)
+    A = torch.cat([torch.cat([eye, 0 * eye], 1), torch.cat([(1 - beta).sqrt() * eye, beta.sqrt() * eye], 1)])
+    m = A @ torch.cat([alpha_bars[t - 1].sqrt() * x0[0], torch.zeros(D, dtype=F64)])
+    S = A @ torch.block_diag((1 - alpha_bars[t - 1]) * eye, eye) @ A.T
     # condition the first block on the second: m1 + S12 S22^-1 (x_t - m2), S11 - S12 S22^-1 S21
     gain = torch.linalg.solve(S[D:, D:], S[D:, :D]).T
     cond_mean = m[:D] + gain @ (xt[0] - m[D:])
     cond_cov = S[:D, :D] - gain @ S[D:, :D]
     mean, var = posterior(x0, xt, torch.tensor([t]), betas)
     torch.testing.assert_close(mean[0], cond_mean)  # float64 closed forms: default tolerances (~1e-7)
-    torch.testing.assert_close(var[0] * I, cond_cov, atol=1e-12, rtol=1e-7)
+    torch.testing.assert_close(var[0] * eye, cond_cov, atol=1e-12, rtol=1e-7)
 
 
 @pytest.mark.parametrize("variance", ["beta", "posterior"])
@@ -184,25 +211,46 @@ def test_ddim_sampler_with_oracle():
 
 
 def test_schedules():
-    """Eq. (eq-ddpm-linear-schedule), Eq. (eq-ddpm-cosine-schedule): betas in (0, 1) with the stated endpoints,
-    alpha_bar strictly decreasing; continuous log-SNRs strictly decreasing from log_snr_max to log_snr_min."""
-    lin = linear_betas(1000)
+    """Eq. (eq-ddpm-linear-schedule), Eq. (eq-ddpm-cosine-schedule): properties that follow from the definitions.
+
+    Linear: beta_1 and beta_T as stated, equal steps (beta_T - beta_1) / (T - 1). Cosine: the betas are
+    ratios beta_t = 1 - f(t) / f(t-1), so the product prod_{s<=t} (1 - beta_s) telescopes to f(t) / f(0) with
+    f(t) = cos^2(theta_t), theta_t = pi/2 (t/T + s) / (1 + s): a running product of the betas (Python floats,
+    not the code's cumprod) equals that ratio (math.cos) at every step but the clipped last one; the angle
+    arccos(sqrt(alpha_bar_t) cos theta_0) then grows by exactly pi / (2 T (1 + s)) per step; the betas increase;
+    only beta_T is clipped (f(T) = 0 gives beta_T = 1, which the (0, 1) check rejects without the clip).
+    Both: alpha_bar decreases strictly from ~1 to below 1e-4. Continuous log-SNRs: the endpoints, strictly
+    decreasing, the linear one with constant slope, the cosine one with alpha = cos(a t + b) (angle linear in t)."""
+    T, s = 1000, 0.008
+    lin = linear_betas(T)
     assert lin[0].item() == pytest.approx(1e-4) and lin[-1].item() == pytest.approx(0.02)
-    assert torch.all(lin.diff() > 0)
-    cos = cosine_betas(1000)
-    u = torch.arange(1001, dtype=F64) / 1000
-    f = torch.cos(0.5 * math.pi * (u + 0.008) / 1.008) ** 2  # Nichol & Dhariwal's alpha_bar = f(t) / f(0)
-    torch.testing.assert_close(alpha_bar(cos)[:-1], (f / f[0])[1:-1])  # all but the clipped last step
-    assert cos.max().item() == pytest.approx(0.999)  # the clip at beta_T
+    torch.testing.assert_close(lin.diff(), torch.full((T - 1,), (0.02 - 1e-4) / (T - 1), dtype=F64))
+    cos = cosine_betas(T, s=s)
+    theta = [0.5 * math.pi * (t / T + s) / (1 + s) for t in range(T + 1)]
+    running, products = 1.0, []
+    for beta in cos.tolist():
+        running *= 1 - beta
+        products.append(running)
+    ratio = [math.cos(theta[t]) ** 2 / math.cos(theta[0]) ** 2 for t in range(1, T + 1)]
+    assert max(abs(p - r) for p, r in zip(products[:-1], ratio[:-1])) < 1e-12
+    angle = torch.arccos(torch.tensor(products[:-1], dtype=F64).sqrt() * math.cos(theta[0]))  # theta_t, t = 1..T-1
+    torch.testing.assert_close(angle.diff(), torch.full((T - 2,), math.pi / (2 * T * (1 + s)), dtype=F64),
+                               rtol=1e-8, atol=0.0)
+    assert torch.all(cos.diff() > 0)
+    assert cos[-1].item() == 0.999 and bool(torch.all(cos[:-1] < 0.999))  # only the last step is clipped
+    with pytest.raises(ValueError, match="0, 1"):
+        cosine_betas(T, max_beta=1.0)  # without the clip, beta_T = 1 - f(T) / f(T - 1) = 1
     for betas in (lin, cos):
-        ab = alpha_bar(betas)
-        assert torch.all(ab.diff() < 0) and 0 < ab[-1] < 1e-4 and ab[0] > 0.99  # from ~1 (data) to ~0 (noise)
-        torch.testing.assert_close(ab, torch.cumprod(1 - betas, 0))
+        alpha_bar_t = alpha_bar(betas)
+        # from ~1 (data) to ~0 (noise)
+        assert torch.all(alpha_bar_t.diff() < 0) and 0 < alpha_bar_t[-1] < 1e-4 and alpha_bar_t[0] > 0.99
     t = torch.linspace(0, 1, 101, dtype=F64)
     for fn in (linear_log_snr, cosine_log_snr):
         lam = fn(t, log_snr_min=-6.0, log_snr_max=9.0)
         assert lam[0].item() == pytest.approx(9.0) and lam[-1].item() == pytest.approx(-6.0)
         assert torch.all(lam.diff() < 0)
+    lam = linear_log_snr(t, log_snr_min=-6.0, log_snr_max=9.0)
+    torch.testing.assert_close(lam.diff(), torch.full((100,), -15.0 / 100, dtype=F64))
     # the cosine log-SNR is alpha = cos(a t + b), sigma = sin(a t + b): check with the default endpoints
     alpha, sigma = alpha_sigma(cosine_log_snr(t))
     angle = torch.atan2(sigma, alpha)
@@ -217,8 +265,9 @@ def test_l_simple_shapes_and_oracle():
     betas = linear_betas(100, beta_1=1e-3, beta_T=0.1)
     loss = l_simple(exact_eps_model(gauss, betas), gauss.sample(N, gen(10)), betas, generator=gen(11))
     assert loss.shape == (N,)
-    ab = alpha_bar(betas)
-    exact = D * (ab * s**2 / (ab * s**2 + 1 - ab)).mean()  # posterior variance of eps, averaged over t
+    alpha_bar_t = alpha_bar(betas)
+    # the posterior variance of eps, averaged over t
+    exact = D * (alpha_bar_t * s**2 / (alpha_bar_t * s**2 + 1 - alpha_bar_t)).mean()
     assert abs(loss.mean() - exact) < 4 * loss.std() / math.sqrt(N), (loss.mean(), exact)
 
 
@@ -247,9 +296,7 @@ def test_bad_input():
         cosine_log_snr(-0.1)
     with pytest.raises(ValueError, match="log_snr_max > log_snr_min"):
         cosine_log_snr(0.5, log_snr_min=3.0, log_snr_max=1.0)
-    with pytest.raises(ValueError, match="shape of xt"):
-        l_simple(lambda xt, t: xt[:, :1], x, betas)
-    with pytest.raises(ValueError, match="shape of xt"):
+    with pytest.raises(ValueError, match="same shape"):
         ancestral_sample(lambda xt, t: xt.sum(1), (4, 2), betas)
     with pytest.raises(ValueError, match="'beta' or 'posterior'"):
         ancestral_sample(lambda xt, t: xt, (4, 2), betas, variance="learned")
@@ -257,5 +304,71 @@ def test_bad_input():
         ddim_sample(lambda xt, t: xt, (4, 2), betas, n_steps=11)
     with pytest.raises(ValueError, match="eta"):
         ddim_sample(lambda xt, t: xt, (4, 2), betas, n_steps=5, eta=-1.0)
-    with pytest.raises(ValueError, match="per-example scalar"):
+    with pytest.raises(ValueError, match=r"alpha must be a float or have shape \(B,\)=\(4,\)"):
         x0_from_eps(x, x, torch.ones(3), torch.ones(3))
+    with pytest.raises(ValueError, match="positive int"):
+        ddim_sample(lambda xt, t: xt, (4, 2), betas, n_steps=0)
+
+
+def test_q_sample_rejects_eps_of_another_shape():
+    """Eq. (eq-ddpm-marginal), Eq. (eq-ddpm-forward): eps must have the shape of x_0; noise of shape (B, 1) for
+    x_0 of shape (B, 2) (the same noise in every coordinate) is a ValueError naming both shapes, not a broadcast."""
+    betas, x0, t = linear_betas(10), torch.zeros(4, 2), torch.tensor([1, 2, 3, 4])
+    with pytest.raises(ValueError, match=r"x0 and eps must have the same shape, got x0 \(4, 2\) and eps \(4, 1\)"):
+        q_sample(x0, t, betas, torch.zeros(4, 1))
+    with pytest.raises(ValueError, match=r"x_prev \(4, 2\) and eps \(4, 1\)"):
+        q_step(x0, t, betas, torch.zeros(4, 1))
+
+
+def test_posterior_rejects_x0_and_xt_of_different_shapes():
+    """Eq. (eq-ddpm-posterior): x_0 and x_t of different shapes: a ValueError naming both, not torch's RuntimeError."""
+    betas, t = linear_betas(10), torch.tensor([2, 3, 4, 5])
+    with pytest.raises(ValueError, match=r"x0 \(4, 2\) and xt \(4, 3\)"):
+        posterior(torch.zeros(4, 2), torch.zeros(4, 3), t, betas)
+    with pytest.raises(ValueError, match=r"x0 \(4, 2\) and xt \(4, 1\)"):  # broadcastable, still an error
+        posterior(torch.zeros(4, 2), torch.zeros(4, 1), t, betas)
+
+
+def test_denoising_kl_rejects_t_1():
+    """Eq. (eq-ddpm-kl-eps): the denoising KL is defined for t >= 2 (tilde beta_1 = 0); t = 1 is the reconstruction
+    term L_0 of Eq. (eq-ddpm-elbo), so t = 1 is a ValueError instead of inf; t >= 2 stays finite."""
+    betas, eps = linear_betas(10), torch.randn(3, 2, generator=gen(0))
+    with pytest.raises(ValueError, match="t >= 2"):
+        denoising_kl(eps, eps, torch.tensor([1, 2, 3]), betas, variance="posterior")
+    with pytest.raises(ValueError, match="t >= 2"):
+        denoising_kl(eps, eps, torch.tensor([3, 1, 2]), betas)
+    assert torch.all(torch.isfinite(denoising_kl(eps, 0 * eps, torch.tensor([2, 5, 10]), betas, "posterior")))
+
+
+@pytest.mark.parametrize("use", ["l_simple", "elbo_terms", "ancestral_sample", "ddim_sample", "reverse_mean",
+                                 "denoising_kl"])
+def test_eps_output_must_have_the_shape_of_x(use):
+    """Eq. (eq-ddpm-lsimple), Eq. (eq-ddpm-elbo), Eq. (eq-ddpm-ancestral): an eps prediction of shape (B, 1) for x of
+    shape (B, 2) would broadcast; every loss and sampler raises a ValueError naming both shapes instead."""
+    betas, x = linear_betas(10), torch.zeros(4, 2)
+
+    def bad(xt, t):
+        return xt[:, :1]  # broadcastable against xt, so only an explicit check catches it
+    calls = {"l_simple": lambda: l_simple(bad, x, betas),
+             "elbo_terms": lambda: elbo_terms(bad, x, betas),
+             "ancestral_sample": lambda: ancestral_sample(bad, (4, 2), betas),
+             "ddim_sample": lambda: ddim_sample(bad, (4, 2), betas, 5),
+             "reverse_mean": lambda: reverse_mean(x, x[:, :1], torch.full((4,), 3), betas),
+             "denoising_kl": lambda: denoising_kl(x, x[:, :1], torch.full((4,), 3), betas)}
+    with pytest.raises(ValueError, match=r"\(4, 1\) and .* \(4, 2\)|\(4, 2\) and .* \(4, 1\)"):
+        calls[use]()
+
+
+def test_fit_ddpm_recipe():
+    """Eq. (eq-ddpm-lsimple): the shared recipe trains an EpsNetwork on a Gaussian N(0, 0.5^2 I) towards the loss
+    floor D E_t[alpha_bar_t s^2 / (alpha_bar_t s^2 + 1 - alpha_bar_t)] of the exact eps (as in
+    test_l_simple_shapes_and_oracle): after 300 steps its mean loss over the last 100 steps is within 10 %."""
+    torch.manual_seed(0)
+    s, betas, g = 0.5, linear_betas(100, beta_1=1e-3, beta_T=0.1), gen(12)
+    net = EpsNetwork(2, T=100, hidden=64)
+    history = fit_ddpm(net, lambda n: s * torch.randn(n, 2, generator=g), betas, n_steps=300, lr=3e-3, generator=g,
+                       progress=False)
+    alpha_bar_t = alpha_bar(betas)
+    floor = (2 * (alpha_bar_t * s**2 / (alpha_bar_t * s**2 + 1 - alpha_bar_t)).mean()).item()
+    assert len(history) == 300
+    assert abs(sum(history[-100:]) / 100 - floor) < 0.1 * floor, (sum(history[-100:]) / 100, floor)

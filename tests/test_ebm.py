@@ -1,4 +1,4 @@
-"""dgm.ebm and dgm.gan: RBMs against brute-force enumeration of every (x, h) state, the gradient of
+"""dgm.rbm, dgm.ebm and dgm.gan: RBMs against brute-force enumeration of every (x, h) state, the gradient of
 log Z against autograd, Gibbs sampling against the enumerated distribution (chi-square), the
 Gaussian RBM against torch.distributions and quadrature, the optimal discriminator against SciPy's
 Jensen-Shannon divergence, Langevin negatives against a Gaussian's closed-form stationary law."""
@@ -7,15 +7,23 @@ import math
 
 import pytest
 import torch
+from conftest import gen
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chisquare
 
-from dgm.ebm import (GaussianRBM, NeuralEnergy, PCD, RBM, ReplayBuffer, cd_loss, contrastive_loss, grid_log_z,
-                     hidden_states)
-from dgm.gan import (critic_loss, discriminator_loss, gan_value, generator_loss, gradient_penalty,
-                     optimal_discriminator, train_gan, wgan_generator_loss)
+from dgm.ebm import NeuralEnergy, ReplayBuffer, contrastive_loss, grid_log_z
+from dgm.gan import (
+    critic_loss,
+    discriminator_loss,
+    gan_value,
+    generator_loss,
+    gradient_penalty,
+    optimal_discriminator,
+    train_gan,
+    wgan_generator_loss,
+)
 from dgm.nets import MLP
-from conftest import gen
+from dgm.rbm import PCD, RBM, GaussianRBM, cd_loss, hidden_states
 
 D, H = 4, 3  # 2^4 visible x 2^3 hidden = 128 joint states: small enough to enumerate
 
@@ -177,16 +185,45 @@ def test_gibbs_sampler_reaches_model():
     assert chisquare(c1.numpy(), (p * len(x)).numpy()).pvalue < 1e-6
 
 
-def test_cd_and_pcd_losses():
-    """Eq. (eq-ebm-cd): CD-k restarts its chains at the data, PCD continues its own; both are F(x) - mean F(x_neg).
+def gibbs_transition(rbm):
+    """T(x' | x) = sum_h p(h | x) p(x' | h) over all states, (2^D, 2^D), both conditionals from the joint table."""
+    neg_e, _, _ = joint_table(rbm)
+    p_h_x = torch.softmax(neg_e, dim=1)  # (2^D, 2^H): p(h | x) by brute force
+    p_x_h = torch.softmax(neg_e, dim=0).T  # (2^H, 2^D): p(x' | h)
+    return (p_h_x @ p_x_h).detach()
 
-    With k = 0 CD's negatives ARE the data, so the loss and its gradient vanish exactly; PCD's
-    chains persist across calls (they change, and keep their number)."""
+
+def test_cd_and_pcd_losses():
+    """Eq. (eq-ebm-cd): CD-k restarts its chains at the data, PCD continues its own.
+
+    Each CD term is F(x_n) - F(x~_n), x~_n after k Gibbs steps from x_n: with k = 0 every term, and so the loss and
+    its gradient, vanish exactly. For k = 1 and 3 the gradient of the mean CD loss over many copies of four data
+    points matches the exact expectation grad F(x_n) - sum_x' T^k(x' | x_n) grad F(x') within 4 SE per coordinate,
+    T the Gibbs transition computed by enumerating the tiny RBM's joint table (the SE from the per-state free-energy
+    gradients); the k = 1 and k = 3 expectations differ by many SE, so the test sees k. PCD's loss is
+    F(x) - mean F(chains) with chains that persist across calls (they move, and keep their number)."""
     rbm = tiny_rbm(seed=15)
     x = all_binary(D)[[1, 6, 7, 14]]
     loss = cd_loss(rbm, x, k=0)
     assert loss.shape == (4,)
-    torch.testing.assert_close(loss.mean(), torch.tensor(0.0, dtype=torch.float64))
+    torch.testing.assert_close(loss, torch.zeros(4, dtype=torch.float64), rtol=0, atol=0)
+    params = [rbm.W, rbm.a, rbm.b]
+
+    def flat_grad(value):
+        return torch.cat([g.flatten() for g in torch.autograd.grad(value, params)])
+
+    xs = all_binary(D)
+    per_state = torch.stack([flat_grad(rbm.free_energy(s[None]).sum()) for s in xs])  # (2^D, P): grad F(x')
+    index = (x @ (2.0 ** torch.arange(D - 1, -1, -1, dtype=torch.float64))).long()  # rows of x among the states
+    n, expected = 20_000, {}
+    for k in (1, 3):
+        t_k = torch.linalg.matrix_power(gibbs_transition(rbm), k)[index]  # (4, 2^D): law of x~ given each x_n
+        expected[k] = per_state[index].mean(0) - (t_k @ per_state).mean(0)  # (P,)
+        mc = flat_grad(cd_loss(rbm, x.repeat(n, 1), k=k, generator=gen(16 + k)).mean())
+        spread = t_k @ per_state**2 - (t_k @ per_state) ** 2  # (4, P): per-draw variance of grad F(x~) given x_n
+        se = torch.sqrt(spread.sum(0) / (len(x) ** 2 * n))  # the mean over 4 n draws, n per data point
+        assert torch.all((mc - expected[k]).abs() <= 4 * se + 1e-12), (k, (mc - expected[k]) / se)
+    assert (expected[1] - expected[3]).abs().max() > 20 * se.max()
     pcd = PCD(torch.zeros(50, D, dtype=torch.float64), k=1, generator=gen(16))
     first = pcd(rbm, x)
     torch.testing.assert_close(first, rbm.free_energy(x) - rbm.free_energy(pcd.chains).mean())
@@ -209,11 +246,17 @@ class Quadratic(torch.nn.Module):
 
 
 def test_replay_buffer_negatives():
-    """Eq. (eq-ebm-langevin-negatives): short runs restarted from the buffer add up to long chains.
+    """Eq. (eq-ebm-langevin-negatives): short runs restarted from the buffer add up to long chains, and a fraction
+    `restart` of the chains starts from fresh uniform noise on [-lim, lim]^D instead.
 
-    For E = ||x - m||^2 / 2 the Langevin chain with step eps has stationary law N(m, 1 / (1 - eps / 2) I)
-    (closed form, a Gaussian AR(1) chain). 60 calls of 10 steps from uniform noise: buffer mean and
-    variance within 4 SE (no restarts, so every entry has run 600 steps on average)."""
+    For E = ||x - m||^2 / 2 the Langevin chain with step eps is the AR(1) chain
+    x <- (1 - eps) x + eps m + sqrt(2 eps) xi, whose stationary law is N(m, 1 / (1 - eps / 2) I) (closed form).
+    60 calls of 10 steps for 1000 of the 2000 entries (restart = 0): each entry is drawn about
+    60 * 1000 / 2000 = 30 times, so it has run about 300 steps, and the buffer's mean and variance agree with
+    the stationary law within 4 SE. Restarts: a buffer holding only the point m = (10, 10), far outside the box
+    [-3.5, 3.5]^2, and one step of size 1e-4: the chains that restarted from noise are the ones inside the box,
+    their fraction is `restart` within 4 binomial SE, and their mean and variance are those of U[-lim, lim]
+    after one AR(1) step, within 4 SE."""
     torch.manual_seed(0)
     energy = Quadratic([1.0, -0.5])
     buffer = ReplayBuffer(dim=2, size=2000, restart=0.0, generator=gen(17))
@@ -221,10 +264,24 @@ def test_replay_buffer_negatives():
         x_neg = buffer.negatives(energy, 1000, step_size=0.1, n_steps=10)
     assert x_neg.shape == (1000, 2)
     var = 1 / (1 - 0.1 / 2)
-    # each entry is drawn ~Poisson(30) times: ~300 steps, time ~30 >> the chain's relaxation time 1, so all have mixed
+    # ~300 steps: time ~30 >> the chain's relaxation time 1 / eps = 10 steps, so all entries have mixed
     n = len(buffer.buffer)
     assert torch.all((buffer.buffer.mean(0) - energy.m.detach()).abs() < 4 * math.sqrt(var / n))
     assert torch.all((buffer.buffer.var(0) - var).abs() < 4 * var * math.sqrt(2 / n))
+    # fresh-noise restarts
+    far, lim, eps, restart, n = 10.0, 3.5, 1e-4, 0.3, 20_000
+    buffer = ReplayBuffer(dim=2, size=n, lim=lim, restart=restart, generator=gen(23))
+    buffer.buffer = torch.full((n, 2), far)
+    x_neg = buffer.negatives(Quadratic([far, far]), n, step_size=eps, n_steps=1)
+    fresh = (x_neg.abs() < lim + 0.1).all(1)  # one step moves a point by ~sqrt(2 eps) = 0.014
+    assert torch.all((x_neg[~fresh] - far).abs() < 0.1)  # the others started at the buffer's point
+    frac = fresh.double().mean().item()
+    assert abs(frac - restart) < 4 * math.sqrt(restart * (1 - restart) / n)
+    y = x_neg[fresh].double()  # (1 - eps) u + eps far + sqrt(2 eps) xi with u ~ U[-lim, lim]^2
+    mean, var = eps * far, (1 - eps) ** 2 * lim**2 / 3 + 2 * eps
+    assert torch.all((y.mean(0) - mean).abs() < 4 * math.sqrt(var / len(y)))
+    fourth = (1 - eps) ** 4 * lim**4 / 5  # E[(y - mean)^4] to leading order: Var of the sample variance
+    assert torch.all((y.var(0) - var).abs() < 4 * math.sqrt((fourth - var**2) / len(y)))
     # NeuralEnergy's score is -grad E, checked against a finite difference
     net = NeuralEnergy(2, hidden=8).double()
     x = torch.randn(5, 2, generator=gen(18), dtype=torch.float64)
@@ -251,8 +308,9 @@ def test_optimal_discriminator():
     log_p, log_q = p_data.log_prob(t), p_g.log_prob(t)
     logit = optimal_discriminator(log_p, log_q)
 
-    def value(l):  # V = int p log D + int q log(1 - D): both terms from gan_value
-        real, fake = gan_value(l, torch.full_like(l, -torch.inf)), gan_value(torch.full_like(l, torch.inf), l)
+    def value(logit):  # V = int p log D + int q log(1 - D): both terms from gan_value
+        real = gan_value(logit, torch.full_like(logit, -torch.inf))
+        fake = gan_value(torch.full_like(logit, torch.inf), logit)
         return torch.trapezoid(log_p.exp() * real + log_q.exp() * fake, t)
 
     js = jensenshannon(log_p.exp().numpy(), log_q.exp().numpy()) ** 2  # JS divergence in nats (distance squared)
@@ -311,8 +369,8 @@ def test_bad_input():
         ReplayBuffer(2, size=10).negatives(NeuralEnergy(2, hidden=4), 5, step_size=0.0)
     with pytest.raises(ValueError, match=r"shape \(B, 2\), got \(5, 3\)"):
         NeuralEnergy(2)(torch.zeros(5, 3))
-    with pytest.raises(ValueError, match=r"same shape, got \(4, 2\) and \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"x and x_fake must have the same shape, got x \(4, 2\) and x_fake \(3, 2\)"):
         gradient_penalty(MLP(2, 1), torch.zeros(4, 2), torch.zeros(3, 2))
-    with pytest.raises(ValueError, match=r"positive ints, got 0"):
+    with pytest.raises(ValueError, match=r"n_steps must be a positive int, got 0"):
         train_gan(MLP(2, 2), MLP(2, 1), discriminator_loss, generator_loss, lambda n: torch.zeros(n, 2), n_steps=0)
     assert len(hidden_states(3).unique(dim=0)) == 8  # every hidden state once

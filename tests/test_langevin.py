@@ -4,16 +4,15 @@ import math
 
 import pytest
 import torch
-
-from dgm.data import GaussianMixture
-from dgm.langevin import annealed_langevin, langevin
 from conftest import gen
 
+from dgm.data import two_modes as two_modes_of
+from dgm.langevin import annealed_langevin, langevin
 
-def two_modes(weights, dtype=torch.float64):
-    """Two separated Gaussians at (-2.5, 0) and (2.5, 0), std 0.5 (12.5 nats of barrier), the weights given."""
-    means = torch.tensor([[-2.5, 0.0], [2.5, 0.0]], dtype=dtype)
-    return GaussianMixture(means, 0.5, torch.tensor(weights, dtype=dtype))
+
+def two_modes(weights):
+    """dgm.data.two_modes in float64: Gaussians at (-2.5, 0) and (2.5, 0), std 0.5, the weights given."""
+    return two_modes_of(weights).to(dtype=torch.float64)
 
 
 def test_langevin_reaches_gaussian():
@@ -39,9 +38,18 @@ def test_langevin_reaches_gaussian():
     assert torch.all((torch.cov(x.T) - C_eps).abs() < 4 * se)
     # the O(eps) bias is real and is what the closed form says: Sigma itself is out of reach at this eps
     assert (torch.cov(x.T) - Sigma).abs().max() > 4 * se.max()
-    # and it vanishes as eps -> 0: C_eps - Sigma = O(eps)
-    small = U @ torch.diag(lam / (1 - 1e-4 / (2 * lam))) @ U.T
-    assert (small - Sigma).abs().max() < 1e-4
+    # and it shrinks with eps as the closed form says: chains moved on from C_eps at eps / 5 (300 steps: the
+    # gap of about 0.09 contracts by (1 - eps / (5 lam_max))^600 < 1e-3) have total variance tr C_{eps/5},
+    # nearer tr Sigma by about 4 eps / 5 = 0.09, against an SE of a Gaussian sample's total variance of
+    # sqrt(2 tr C^2 / m) ~ 0.007
+    m = 100_000
+    C_small = U @ torch.diag(lam / (1 - eps / 5 / (2 * lam))) @ U.T
+    x_large = langevin(score, mu.expand(m, 2), eps, 150, generator=gen(2))
+    x_small = langevin(score, x_large, eps / 5, 300, generator=gen(1))
+    trace_se = lambda C: torch.sqrt(2 * torch.trace(C @ C) / m)  # noqa: E731
+    tr_small, tr_large = torch.trace(torch.cov(x_small.T)), torch.trace(torch.cov(x_large.T))
+    assert abs(tr_small - torch.trace(C_small)) < 4 * trace_se(C_small)
+    assert tr_large - tr_small > 4 * math.hypot(trace_se(C_small), trace_se(C_eps))
 
 
 def test_langevin_is_blind_to_mixture_weights():
@@ -132,3 +140,41 @@ def test_bad_input():
             annealed_langevin(nc_score, x, ladder, 0.1, 10)
     with pytest.raises(ValueError, match="sigmas must be finite and > 0"):
         annealed_langevin(nc_score, x, [-0.1, 1.0], 0.1, 10)
+
+
+def test_annealed_langevin_final_tweedie_step():
+    """Eq. (eq-prob-tweedie): denoise=True ends with x + sigma_1^2 score(x, sigma_1), the posterior mean E[x_0 | x]."""
+    p = two_modes([0.2, 0.8])
+    sigmas = torch.logspace(-1, math.log10(5.0), 10)
+    score = lambda x, sigma: p.noised_score(x, 1.0, sigma)  # noqa: E731 (exact noised score)
+    x0 = 5.0 * torch.randn(500, 2, generator=gen(7), dtype=torch.float64)
+    # the same draws with and without the final step: it adds one deterministic state and no noise
+    x_last, path = annealed_langevin(score, x0, sigmas, 0.001, 20, generator=gen(8), return_path=True)
+    x_den, path_den = annealed_langevin(score, x0, sigmas, 0.001, 20, generator=gen(8), return_path=True,
+                                        denoise=True)
+    assert len(path_den) == len(path) + 1 == 10 * 20 + 2 and torch.equal(path_den[-1], x_den)
+    torch.testing.assert_close(path_den[-2], x_last)
+    # oracle: the exact posterior mean of the clean point given x_t = x_0 + sigma_1 eps, computed from the
+    # mixture's component posteriors (GaussianMixture.denoise), not from the score
+    torch.testing.assert_close(x_den, p.denoise(x_last, 1.0, sigmas[0].item()))
+    # a posterior mean has less spread than a sample: each mode's std shrinks by s^2 / (s^2 + sigma_1^2)
+    # around its mean, from sqrt(s^2 + sigma_1^2) to s^2 / sqrt(s^2 + sigma_1^2)
+    right = x_den[:, 0] > 0
+    torch.testing.assert_close((x_den[right] - 2.5).std(0), (x_last[right] - 2.5).std(0) * 0.25 / 0.26,
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_score_shape_must_match_x():
+    """Eq. (eq-sm-langevin): a score whose output shape differs from x raises a ValueError naming both shapes."""
+    x = torch.zeros(4, 2)
+    for bad in (lambda x: x[:, :1], lambda x: x.sum(1), lambda x: x[:1]):  # (4, 1), (4,), (1, 2): all broadcast
+        with pytest.raises(ValueError, match=r"score\(x\) and x must have the same shape, got score\(x\) "
+                                             r"\((4, 1|4,|1, 2)\) and x \(4, 2\)"):
+            langevin(bad, x, 0.1, 3)
+        with pytest.raises(ValueError, match=r"score\(x, sigma\) and x must have the same shape, .* and x \(4, 2\)"):
+            annealed_langevin(lambda x, sigma, bad=bad: bad(x), x, [0.1, 1.0], 0.1, 3)
+        calls = []  # a score that goes wrong only in the final Tweedie call, after the 2 x 3 Langevin steps
+        late = lambda x, sigma, bad=bad, calls=calls: bad(x) if calls.append(0) or len(calls) > 6 else -x  # noqa: E731
+        with pytest.raises(ValueError, match=r"score\(x, sigma\) and x must have the same shape"):
+            annealed_langevin(late, x, [0.1, 1.0], 0.1, 3, denoise=True)
+        assert len(calls) == 7

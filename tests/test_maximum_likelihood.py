@@ -448,7 +448,8 @@ def test_em_updates():
     K, D = 3, 2
     centres = torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]], dtype=DT)
     x = torch.cat([sample_gaussian(c, 0.5 * torch.eye(D, dtype=DT), 100, gen) for c in centres])
-    logits, mus, Sigmas = torch.zeros(K, dtype=DT), x[torch.tensor([0, 1, 2])].clone(), torch.stack([torch.eye(D, dtype=DT)] * K)
+    logits, mus = torch.zeros(K, dtype=DT), x[torch.tensor([0, 1, 2])].clone()
+    Sigmas = torch.stack([torch.eye(D, dtype=DT)] * K)
 
     def em_step(logits, mus, Sigmas):
         r = torch.softmax(book_component_log_joint(x, logits, mus, Sigmas), -1)  # E-step (N, K)

@@ -3,10 +3,10 @@ import math
 
 import pytest
 import torch
+from conftest import gen
 
 from dgm.data import GaussianMixture, eight_gaussians, two_moons
 from dgm.metrics import bits_per_dim, energy_distance, energy_distance_floor, kl_divergence
-from conftest import gen
 
 
 def gaussian(mean, std):

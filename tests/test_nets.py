@@ -1,9 +1,9 @@
 """dgm.nets: shapes, the conditioning scalar and clear errors."""
 import pytest
 import torch
+from conftest import gen
 
 from dgm.nets import MLP, FourierEmbedding, TimeMLP
-from conftest import gen
 
 
 def test_mlp_shapes_and_depth():
@@ -56,3 +56,18 @@ def test_mlp_dropout_is_active_only_in_training():
     assert torch.equal(net(x), net(x))
     with pytest.raises(ValueError, match="dropout"):
         MLP(4, 3, dropout=1.0)
+
+
+def test_mlp_activation_and_zero_last_layer():
+    """act= sets the hidden activation; zero_last=True outputs 0 at initialisation and leaves the other layers'
+    random weights as the default MLP draws them (same seed, same weights)."""
+    torch.manual_seed(0)
+    plain = MLP(3, 4, hidden=8, n_hidden=2, act=torch.nn.Tanh)
+    torch.manual_seed(0)
+    zeroed = MLP(3, 4, hidden=8, n_hidden=2, act=torch.nn.Tanh, zero_last=True)
+    assert sum(isinstance(m, torch.nn.Tanh) for m in zeroed) == 2
+    x = torch.randn(5, 3, generator=gen(4))
+    assert torch.equal(zeroed(x), torch.zeros(5, 4))
+    for a, b in zip(list(plain.parameters())[:-2], list(zeroed.parameters())[:-2]):
+        assert torch.equal(a, b)
+    assert not torch.equal(plain(x), zeroed(x))

@@ -4,14 +4,14 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-from dgm import plotting  # noqa: E402
-from dgm.data import eight_gaussians  # noqa: E402
-from dgm.digits import load_digits  # noqa: E402
-from dgm.mle import GaussianMixtureModel  # noqa: E402
+from dgm import plotting
+from dgm.data import eight_gaussians
+from dgm.digits import load_digits
+from dgm.mle import GaussianMixtureModel
 
 
 def test_animation_is_self_contained_html():

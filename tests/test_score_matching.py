@@ -5,11 +5,20 @@ import math
 
 import pytest
 import torch
+from conftest import gen
+from scipy.stats import chi2
 
 from dgm.data import GaussianMixture
-from dgm.score_matching import (NoiseConditionalScore, dsm_loss, fisher_divergence, hyvarinen_loss,
-                                jacobian_asymmetry, ncsn_loss, score_from_log_density, sliced_loss)
-from conftest import gen
+from dgm.score_matching import (
+    NoiseConditionalScore,
+    dsm_loss,
+    fisher_divergence,
+    hyvarinen_loss,
+    jacobian_asymmetry,
+    ncsn_loss,
+    score_from_log_density,
+    sliced_loss,
+)
 
 
 def mixture():
@@ -127,19 +136,42 @@ def test_dsm_minus_esm_on_noised_density_is_constant(make_model):
 
 
 def test_ncsn_loss_is_weighted_dsm():
-    """Eq. (eq-sm-annealed): with a one-level ladder ncsn_loss = sigma^2 * dsm_loss; the network is s = net / sigma."""
+    """Eq. (eq-sm-annealed): ncsn_loss picks levels uniformly; its mean is (1/L) sum_i sigma_i^2 J_DSM(sigma_i)."""
     p = mixture()
+    # 1. wiring: with a one-level ladder, ncsn_loss is sigma^2 * dsm_loss on the same draws (level index, then eps)
     x = p.sample(64, gen(14))
     net = NoiseConditionalScore(2, hidden=16, n_hidden=1).double()
-    s = lambda xt, sigma: net(xt, sigma)  # noqa: E731
-    # identical noise draws (same seed, same draw order: the level index first, then eps)
-    ladder = ncsn_loss(s, x, [0.3], generator=gen(15))
+    ladder = ncsn_loss(net, x, [0.3], generator=gen(15))
     g = gen(15)
     torch.randint(1, (64,), generator=g)
     direct = 0.3**2 * dsm_loss(lambda xt: net(xt, 0.3), x, 0.3, generator=g)
     torch.testing.assert_close(ladder, direct)
     # the sigma scaling of the output: s(x, sigma) * sigma does not depend on how sigma is passed
     torch.testing.assert_close(net(x, 0.3) * 0.3, net(x, torch.full((64,), 0.3, dtype=torch.float64)) * 0.3)
+    # 2. the level of each example is uniform over the ladder: record the sigmas the score is called with
+    sigmas = torch.tensor([0.1, 0.3, 0.9, 2.7], dtype=torch.float64)
+    A = torch.tensor([[-1.2, 0.4], [-0.3, -0.7]], dtype=torch.float64)  # a linear model s(x) = A x + b
+    b = torch.tensor([0.2, -0.5], dtype=torch.float64)
+    seen = []
+    score = lambda xt, sigma: seen.append(sigma) or xt @ A.T + b  # noqa: E731
+    n = 100_000
+    x = p.sample(n, gen(16))
+    losses = ncsn_loss(score, x, sigmas, generator=gen(17))
+    counts = torch.stack([(seen[0] == sigma).sum() for sigma in sigmas]).double()
+    assert counts.sum() == n
+    statistic = ((counts - n / 4) ** 2 / (n / 4)).sum().item()  # Pearson's chi-square, 3 degrees of freedom
+    assert statistic < chi2.ppf(1 - 1e-4, df=3), counts
+    # 3. its expectation, in closed form: E 1/2 ||A (x + sigma eps) + b + eps / sigma||^2
+    #    = 1/2 (tr(A C A^T) + ||A m + b||^2) + 1/2 ||sigma A + I / sigma||_F^2 (eps independent of x, mean 0),
+    #    with m, C the mixture's exact mean and covariance; weighted by sigma^2 and averaged over the levels
+    data_term = 0.5 * (torch.trace(A @ p.covariance() @ A.T) + (A @ p.mean() + b).pow(2).sum())
+    eye = torch.eye(2, dtype=torch.float64)
+    per_level = torch.stack([s**2 * (data_term + 0.5 * (s * A + eye / s).pow(2).sum()) for s in sigmas])
+    exact = per_level.mean()
+    se = losses.std() / math.sqrt(n)  # iid per example: level, x and eps drawn afresh
+    assert abs(losses.mean() - exact) < 4 * se, (losses.mean().item(), exact.item(), se.item())
+    # the levels' terms differ by far more than the tolerance: a wrong weight or level choice would show
+    assert (per_level.max() - per_level.min()) > 100 * se
 
 
 def test_exact_score_is_conservative():
@@ -159,9 +191,9 @@ def test_bad_input():
     """Eq. (eq-sm-fisher): wrong shapes, sigma <= 0, no projections and a bad ladder raise ValueError."""
     x = torch.randn(5, 2)
     s = lambda x: x  # noqa: E731
-    with pytest.raises(ValueError, match="shape of x"):
+    with pytest.raises(ValueError, match="same shape"):
         fisher_divergence(lambda x: x[:, :1], s, x)
-    with pytest.raises(ValueError, match="shape of x"):
+    with pytest.raises(ValueError, match="same shape"):
         hyvarinen_loss(lambda x: x.sum(1), x)
     with pytest.raises(ValueError, match="floating-point batch"):
         hyvarinen_loss(s, torch.randn(5))
@@ -171,7 +203,7 @@ def test_bad_input():
         dsm_loss(s, x, 0.0)
     with pytest.raises(ValueError, match="sigma must be a float or have shape"):
         dsm_loss(s, x, torch.ones(3))
-    with pytest.raises(ValueError, match="eps must have the shape"):
+    with pytest.raises(ValueError, match=r"eps and x must have the same shape, got eps \(5, 3\) and x \(5, 2\)"):
         dsm_loss(s, x, 0.1, eps=torch.randn(5, 3))
     with pytest.raises(ValueError, match="n_projections"):
         sliced_loss(s, x, n_projections=0)
@@ -179,3 +211,58 @@ def test_bad_input():
         ncsn_loss(lambda x, sigma: x, x, [])
     with pytest.raises(ValueError, match="strictly increasing"):
         ncsn_loss(lambda x, sigma: x, x, [1.0, 0.5])
+
+
+def test_score_shape_must_match_x():
+    """Eq. (eq-sm-fisher): every loss taking a score rejects one whose output shape differs from x, naming both."""
+    x = torch.randn(5, 2, dtype=torch.float64)
+    for bad, shape in ((lambda x: x[:, :1], r"\(5, 1\)"), (lambda x: x.sum(1), r"\(5,\)"),
+                       (lambda x: x[:1], r"\(1, 2\)")):  # each would broadcast against (5, 2) silently
+        for loss in (lambda s: fisher_divergence(s, lambda x: -x, x), lambda s: hyvarinen_loss(s, x),
+                     lambda s: sliced_loss(s, x), lambda s: jacobian_asymmetry(s, x)):
+            with pytest.raises(ValueError, match=rf"score\(x\) and x must have the same shape, got score\(x\) "
+                                                 rf"{shape} and x \(5, 2\)"):
+                loss(bad)
+        with pytest.raises(ValueError, match=rf"true_score\(x\) and x .* got true_score\(x\) {shape} and x"):
+            fisher_divergence(lambda x: -x, bad, x)
+        with pytest.raises(ValueError, match=rf"score\(x_tilde\) and x_tilde .* {shape} and x_tilde \(5, 2\)"):
+            dsm_loss(bad, x, 0.1)
+        with pytest.raises(ValueError, match=rf"score\(x_tilde, sigma\) and x_tilde .* {shape} and x_tilde \(5, 2\)"):
+            ncsn_loss(lambda x, sigma, bad=bad: bad(x), x, [0.1, 1.0])
+
+
+def quadratic_log_density():
+    """log f(x) = -1/2 (x - mu)^T P (x - mu), P = L L^T + I/2, with trainable mu and L; its score is -P (x - mu)."""
+    mu = torch.tensor([0.3, -0.4], dtype=torch.float64, requires_grad=True)
+    L = torch.tensor([[0.9, 0.0], [0.5, 0.7]], dtype=torch.float64, requires_grad=True)
+    precision = lambda: L @ L.T + 0.5 * torch.eye(2, dtype=torch.float64)  # noqa: E731
+    log_f = lambda x: -0.5 * ((x - mu) @ precision() * (x - mu)).sum(1)  # noqa: E731
+    return log_f, precision, mu, L
+
+
+def test_score_from_log_density_is_differentiable():
+    """Eq. (eq-sm-z-drops-out), Eq. (eq-sm-hyvarinen), Eq. (eq-sm-dsm): the autograd score trains log f's parameters."""
+    log_f, precision, mu, L = quadratic_log_density()
+    x = torch.randn(300, 2, generator=gen(30), dtype=torch.float64)
+    eps = torch.randn(300, 2, generator=gen(31), dtype=torch.float64)
+    sigma = 0.4
+    score = score_from_log_density(log_f)
+    # oracle: the closed-form score -P (x - mu), its Jacobian trace -tr(P), and autograd of those formulas
+    hyvarinen_exact = lambda: -torch.trace(precision()) + 0.5 * ((x - mu) @ precision()).pow(2).sum(1)  # noqa: E731
+    x_tilde = x + sigma * eps
+    dsm_exact = lambda: 0.5 * (-(x_tilde - mu) @ precision() + eps / sigma).pow(2).sum(1)  # noqa: E731
+    for loss, exact in ((lambda: hyvarinen_loss(score, x), hyvarinen_exact),
+                        (lambda: dsm_loss(score, x, sigma, eps=eps), dsm_exact),
+                        (lambda: sliced_loss(score, x, generator=gen(32)), None)):
+        value = loss()
+        grads = torch.autograd.grad(value.mean(), (mu, L))
+        assert all(g.abs().max() > 1e-3 for g in grads)  # the gradient reaches both parameters
+        if exact is not None:
+            torch.testing.assert_close(value, exact())
+            for g, g_exact in zip(grads, torch.autograd.grad(exact().mean(), (mu, L))):
+                torch.testing.assert_close(g, g_exact)
+    # under torch.no_grad (a sampler) the score is a plain tensor: no graph is built
+    with torch.no_grad():
+        s = score(x)
+    assert not s.requires_grad
+    torch.testing.assert_close(s, -(x - mu.detach()) @ precision().detach())

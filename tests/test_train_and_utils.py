@@ -1,13 +1,14 @@
 """dgm.train and dgm.utils: the loop learns, stops on NaN, and the helpers check their input."""
+import math
 import random
 
 import numpy as np
 import pytest
 import torch
+from conftest import gen
 
 import dgm
 from dgm.utils import append_dims, check_batch, get_device, seed_everything
-from conftest import gen
 
 
 def test_train_fits_a_mean_from_tensor_and_from_sampler():
@@ -29,7 +30,7 @@ def test_train_stops_on_nan_with_a_clear_error():
 
 def test_train_bad_arguments():
     model = torch.nn.Linear(2, 1)
-    with pytest.raises(ValueError, match="n_steps must be >= 1"):
+    with pytest.raises(ValueError, match="n_steps must be a positive int"):
         dgm.train.train(model, lambda m, x: m(x), torch.zeros(4, 2), 0)
     with pytest.raises(ValueError, match="data must be a tensor"):
         dgm.train.train(model, lambda m, x: m(x), [1, 2, 3], 1)
@@ -70,22 +71,104 @@ def test_check_batch_messages():
         check_batch([[0.0, 0.0]], 2)
 
 
-def test_train_steps_the_scheduler_after_every_optimizer_step():
-    """A cosine schedule over n_steps ends at eta_min: the loop stepped it exactly n_steps times."""
+def _quadratic(m, x):
+    return (m(x).squeeze(1) ** 2)  # per example (B,)
+
+
+def test_train_cosine_follows_the_closed_form_schedule():
+    """cosine=True: the learning rate used at step k is lr (1 + cos(pi k / n)) / 2 (cosine annealing to 0),
+    for the default optimizer and for a passed one (one scheduler step per optimizer step)."""
+    n, lr = 20, 0.1
+    expected = [lr * (1 + math.cos(math.pi * k / n)) / 2 for k in range(n)]
     model = torch.nn.Linear(2, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=20, eta_min=0.01)
-    dgm.train.train(model, lambda m, x: m(x).squeeze(1) ** 2, torch.randn(8, 2, generator=gen(2)), 20,
-                    batch_size=4, optimizer=optimizer, scheduler=scheduler, progress=False)
-    assert scheduler.last_epoch == 20 and optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
-    other = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="scheduler must be built on the optimizer"):
-        dgm.train.train(model, lambda m, x: m(x), torch.zeros(4, 2), 1, optimizer=other,
-                        scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    used = []
+
+    def loss(m, x):
+        used.append(optimizer.param_groups[0]["lr"])
+        return _quadratic(m, x)
+
+    dgm.train.train(model, loss, torch.randn(8, 2, generator=gen(2)), n, batch_size=4, optimizer=optimizer,
+                    cosine=True, progress=False)
+    assert used == pytest.approx(expected, abs=1e-12) and optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
+    used.clear()
+    dgm.train.train(model, loss, torch.randn(8, 2, generator=gen(2)), n, batch_size=4, optimizer=optimizer,
+                    progress=False)  # cosine=False: the rate stays where it was
+    assert used == [optimizer.param_groups[0]["lr"]] * n
+
+
+def test_train_default_optimizer_is_adam_with_decoupled_weight_decay():
+    """weight_decay=0: the same trajectory as torch.optim.Adam run by hand (with the given betas); weight_decay > 0
+    with a zero loss gradient shrinks every weight by exactly (1 - lr wd) per step (AdamW's decoupled decay)."""
+    x = torch.randn(64, 3, generator=gen(3))
+    for betas in ((0.9, 0.999), (0.0, 0.999)):
+        torch.manual_seed(0)
+        model, reference = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+        reference.load_state_dict(model.state_dict())
+        idx_gen = gen(4)
+        batches = [x[torch.randint(len(x), (16,), generator=idx_gen)] for _ in range(30)]
+        adam = torch.optim.Adam(reference.parameters(), lr=0.05, betas=betas)
+        for batch in batches:  # the oracle: a hand-written Adam loop over the same minibatches
+            adam.zero_grad()
+            _quadratic(reference, batch).mean().backward()
+            adam.step()
+        dgm.train.train(model, _quadratic, x, 30, batch_size=16, lr=0.05, betas=betas, generator=gen(4),
+                        progress=False)
+        torch.testing.assert_close(model.weight, reference.weight, rtol=0, atol=1e-6)
+    model = torch.nn.Linear(3, 1)
+    w0 = model.weight.detach().clone()
+    dgm.train.train(model, lambda m, b: 0.0 * m(b).squeeze(1), x, 10, batch_size=8, lr=0.1, weight_decay=0.5,
+                    progress=False)
+    torch.testing.assert_close(model.weight.detach(), w0 * (1 - 0.1 * 0.5) ** 10)
+
+
+def test_train_evaluates_every_k_steps_without_gradients_in_eval_mode():
+    """evaluate(model, step) runs after steps every, 2 every, ... and after the last one, in eval mode under
+    no_grad; the model's training mode is restored, and bad combinations raise ValueError."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+    calls = []
+    record = lambda m, step: calls.append((step, m.training, torch.is_grad_enabled()))  # noqa: E731
+    dgm.train.train(model, _quadratic, torch.randn(8, 2, generator=gen(5)), 25, batch_size=4, evaluate=record,
+                    every=10, progress=False)
+    assert calls == [(10, False, False), (20, False, False), (25, False, False)] and model.training
+    with pytest.raises(ValueError, match="evaluate and every go together"):
+        dgm.train.train(model, _quadratic, torch.zeros(4, 2), 1, evaluate=record)
+    with pytest.raises(ValueError, match="every must be a positive int"):
+        dgm.train.train(model, _quadratic, torch.zeros(4, 2), 1, evaluate=record, every=0)
+    with pytest.raises(ValueError, match="set them on the `optimizer`"):
+        dgm.train.train(model, _quadratic, torch.zeros(4, 2), 1, lr=0.5,
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        dgm.train.train(model, _quadratic, torch.zeros(4, 2), 1, weight_decay=-1.0)
+
+
+def test_per_example_check_same_shape_and_check_levels():
+    """The shared input checks: a float or (B,) value broadcast against x of any shape; mismatches name both shapes."""
+    from dgm.utils import check_levels, check_same_shape, per_example
+
+    x = torch.zeros(3, 1, 8, 8, dtype=torch.float64)
+    assert per_example(0.5, x, "sigma").shape == (3,) and per_example(0.5, x, "sigma").dtype == torch.float64
+    v = per_example(torch.tensor([1.0, 2.0, 3.0]), x, "sigma", broadcast=True)
+    assert v.shape == (3, 1, 1, 1) and torch.equal((v * torch.ones_like(x))[:, 0, 0, 0], torch.tensor([1.0, 2.0, 3.0],
+                                                                                                       dtype=x.dtype))
+    with pytest.raises(ValueError, match=r"sigma must be a float or have shape \(B,\)=\(3,\) for a batch of shape "
+                                         r"\(3, 1, 8, 8\), got sigma of shape \(2,\)"):
+        per_example(torch.ones(2), x, "sigma")
+    with pytest.raises(ValueError, match=r"got sigma of shape \(3, 1\)"):
+        per_example(torch.ones(3, 1), x, "sigma")
+    check_same_shape(torch.zeros(2, 3), torch.ones(2, 3), "a", "b")
+    with pytest.raises(ValueError, match=r"eps and x0 must have the same shape, got eps \(4, 1\) and x0 \(4, 2\)"):
+        check_same_shape(torch.zeros(4, 1), torch.zeros(4, 2), "eps", "x0")
+    check_levels(torch.tensor([0, 16]), 17)
+    for bad, match in ((torch.tensor([0.0, 1.0]), "dtype torch.float32"), (torch.tensor([0, 17]), r"\[0, 17\]"),
+                       (torch.tensor([-1, 3]), r"\[-1, 3\]"), (torch.zeros(0, dtype=torch.long), "empty"),
+                       (torch.tensor([True]), "dtype torch.bool"), ([1, 2], "got list")):
+        with pytest.raises(ValueError, match=match):
+            check_levels(bad, 17)
 
 
 def test_randn_like_and_check_positive_int():
-    """randn_like: x's shape and dtype, the same draws for the same seed; check_positive_int rejects 0, floats and bools."""
+    """randn_like: x's shape and dtype, the same draws for one seed; check_positive_int rejects 0, floats, bools."""
     from dgm.utils import check_positive_int, randn_like
 
     x = torch.zeros(3, 4, dtype=torch.float64)

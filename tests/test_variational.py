@@ -4,12 +4,12 @@ import math
 
 import pytest
 import torch
+from conftest import gen
+from scipy import integrate
 from scipy.stats import chisquare
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from dgm.variational import (LinearGaussian, gaussian_kl, gumbel_max, gumbel_softmax, reparam_grad,
-                             score_function_grad)
-from conftest import gen
+from dgm.variational import LinearGaussian, gaussian_kl, gumbel_max, gumbel_softmax, reparam_grad, score_function_grad
 
 D, K = 5, 3
 
@@ -202,21 +202,55 @@ def test_gumbel_softmax_limits():
     assert (gumbel_softmax(logits, 100.0, gen(12)) - 1 / k).abs().max() < 0.05
 
 
+def test_binary_concrete_mean_is_biased():
+    """Exercise (ex-vi-binary-concrete), Eq. (eq-vi-gumbel-softmax) with K = 2 categories, Delta = l_1 - l_2 = 1.5:
+    rounding the relaxed sample is exact at every temperature, P(y_1 > 1/2) = pi_1 = sigmoid(Delta) within 4 binomial
+    SE; but the mean of y_1 is E[sigmoid((Delta + L) / tau)] with L logistic (SciPy quadrature), which the Monte Carlo
+    mean of 100 000 draws matches within 4 SE, which differs from pi_1 by more than 20 SE, and which tends to 1/2 as
+    tau grows."""
+    logits = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    delta, n = (logits[0] - logits[1]).item(), 100_000
+    pi1 = 1 / (1 + math.exp(-delta))
+
+    def sigmoid(u):
+        return 0.5 * (1 + math.tanh(u / 2))  # no overflow for large |u|
+
+    def mean_y1(tau):  # E[y_1] = int sigmoid((Delta + t) / tau) p_L(t) dt, p_L(t) = sigmoid(t) sigmoid(-t)
+        return integrate.quad(lambda t: sigmoid((delta + t) / tau) * sigmoid(t) * sigmoid(-t), -60, 60,
+                              epsabs=1e-12)[0]
+
+    exact = {}
+    for j, tau in enumerate((0.5, 1.0, 2.0, 5.0)):
+        y1 = gumbel_softmax(logits.expand(n, -1), tau, gen(40 + j))[:, 0]  # (n,)
+        exact[tau] = mean_y1(tau)
+        se = (y1.std() / n**0.5).item()
+        assert abs(y1.mean().item() - exact[tau]) < 4 * se, (tau, y1.mean().item(), exact[tau], se)
+        assert abs(exact[tau] - pi1) > 20 * se  # biased: the relaxed mean is not the category probability
+        frequency = (y1 > 0.5).double().mean().item()
+        assert abs(frequency - pi1) < 4 * math.sqrt(pi1 * (1 - pi1) / n)  # rounding: an exact Bernoulli(pi_1)
+    gaps = [abs(exact[tau] - 0.5) for tau in sorted(exact)]
+    assert all(later < earlier for earlier, later in zip(gaps, gaps[1:])) and abs(mean_y1(1e3) - 0.5) < 1e-3
+
+
 def test_bad_input():
     """The chapter's user errors raise ValueError naming the expected and the given value: K < 1 samples,
     a temperature <= 0, mismatched latent sizes, no categories."""
     model = linear_gaussian()
     x, _ = model.sample(3, gen(13))
     q_mean, q_log_var = random_q(3, 14)
-    with pytest.raises(ValueError, match=r"K must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"K must be a positive int, got 0"):
         model.elbo_mc(x, q_mean, q_log_var, 0)
     for estimator in (score_function_grad, reparam_grad):
-        with pytest.raises(ValueError, match=r"K must be an int >= 1, got 0"):
+        with pytest.raises(ValueError, match=r"K must be a positive int, got 0"):
             estimator(lambda z: z.sum(-1), q_mean[0], q_log_var[0], 0)
     with pytest.raises(ValueError, match=r"mismatched latent sizes: the model has k=3 latents, .* \(3, 4\)"):
         model.elbo(x, *random_q(3, 15, k=4))
-    with pytest.raises(ValueError, match=r"must have the same shape, got \(3, 3\) and \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"q_mean and q_log_var must have the same shape, got q_mean \(3, 3\) and "
+                                         r"q_log_var \(3, 2\)"):
         model.elbo(x, q_mean, q_log_var[:, :2])
+    with pytest.raises(ValueError, match=r"mu1 and logvar1 must have the same shape, got mu1 \(3, 3\) and logvar1 "
+                                         r"\(3, 2\)"):
+        gaussian_kl(q_mean, q_log_var[:, :2])
     with pytest.raises(ValueError, match=r"mismatched latent sizes: mu1 has shape \(3, 3\), mu2 \(3, 2\)"):
         gaussian_kl(q_mean, q_log_var, q_mean[:, :2], q_log_var[:, :2])
     with pytest.raises(ValueError, match=r"x must have shape \(B, 5\), got \(3, 4\)"):

@@ -4,11 +4,13 @@ Run from anywhere: `.venv/bin/python scripts/figures/change_of_variables.py`.
 """
 from pathlib import Path
 
-import numpy as np
 import matplotlib
+import numpy as np
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from scipy.stats import norm
+
 
 def g(z):            # generative map x = g(z) = f^{-1}(z)
     return z + 1.5 * np.tanh(3 * z)
@@ -47,7 +49,8 @@ ax_top.set_ylim(0, 0.52)
 ax_top.set_yticks([0.2, 0.4])
 ax_top.set_ylabel("$p_X(x)$")
 ax_top.tick_params(labelbottom=False)
-ax_top.text(0.5, 0.95, "each shaded area equals\nthe blue one it maps to", transform=ax_top.transAxes, fontsize=11, va="top", ha="center")
+ax_top.text(0.5, 0.95, "each shaded area equals\nthe blue one it maps to", transform=ax_top.transAxes,
+            fontsize=11, va="top", ha="center")
 
 pz = norm.pdf(z)
 ax_right.plot(pz, z, color="tab:blue", lw=1.8)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .utils import check_batch
+from .train import train
+from .utils import check_batch, check_levels, check_positive_int
 
 
 def check_order(order, dim: int) -> torch.Tensor:
@@ -66,10 +67,14 @@ class MADE(nn.Module):
     def __init__(self, dim: int, hidden: tuple[int, ...] = (256, 256), out_per_dim: int = 1, order=None,
                  dropout: float = 0.0):
         super().__init__()
-        if dim < 1 or out_per_dim < 1 or len(hidden) < 1 or min(hidden) < 1 or not 0 <= dropout < 1:
-            raise ValueError(f"need dim >= 1, out_per_dim >= 1, a non-empty tuple of hidden sizes >= 1 and "
-                             f"0 <= dropout < 1, got dim={dim}, out_per_dim={out_per_dim}, hidden={hidden}, "
-                             f"dropout={dropout}")
+        check_positive_int(dim, "dim")
+        check_positive_int(out_per_dim, "out_per_dim")
+        if len(hidden) < 1:
+            raise ValueError(f"hidden must be a non-empty tuple of layer sizes, got {hidden!r}")
+        for k, h in enumerate(hidden):
+            check_positive_int(h, f"hidden[{k}]")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dim, self.out_per_dim = dim, out_per_dim
         self.register_buffer("order", check_order(order, dim))
         masks = made_masks(self.order, tuple(hidden), out_per_dim)
@@ -100,9 +105,9 @@ class CategoricalMADE(nn.Module):
     def __init__(self, dim: int = 64, levels: int = 17, hidden: tuple[int, ...] = (1024,), order=None,
                  features_per_dim: int = 8, dropout: float = 0.0):
         super().__init__()
-        if levels < 2 or features_per_dim < 1:
-            raise ValueError(f"need levels >= 2 and features_per_dim >= 1, got levels={levels}, "
-                             f"features_per_dim={features_per_dim}")
+        if not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+        check_positive_int(features_per_dim, "features_per_dim")
         self.dim, self.levels = dim, levels
         self.made = MADE(dim, hidden=hidden, out_per_dim=features_per_dim, order=order, dropout=dropout)
         self.head = nn.Linear(features_per_dim, levels, bias=False)  # A, shared by all pixels
@@ -114,12 +119,9 @@ class CategoricalMADE(nn.Module):
 
     def check_x(self, x: torch.Tensor) -> None:
         """ValueError unless x is an integer (B, D) batch with values in 0..levels-1."""
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be an integer tensor of shape (B, {self.dim}), got {shape}")
-        if x.is_floating_point() or (x.numel() and (x.min() < 0 or x.max() >= self.levels)):
-            rng = f" with range [{x.min()}, {x.max()}]" if x.numel() else ""
-            raise ValueError(f"x must hold integers in 0..{self.levels - 1}, got dtype {x.dtype}{rng}")
+        check_levels(x, self.levels, "x")
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must be an integer tensor of shape (B, {self.dim}), got {tuple(x.shape)}")
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Unnormalised log-probabilities of every pixel value given the earlier pixels, (B, D, levels)."""
@@ -143,12 +145,11 @@ class CategoricalMADE(nn.Module):
 
 
 class CausalConv1d(nn.Conv1d):
-    """A 1-D convolution whose output at time t sees only inputs at t, t-d, ..., t-(k-1)d: (B, C, T) -> (B, C_out, T)."""
+    """A 1-D convolution whose output at t sees only the inputs t, t-d, ..., t-(k-1)d: (B, C, T) -> (B, C_out, T)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 2, dilation: int = 1):
-        if kernel_size < 1 or dilation < 1:
-            raise ValueError(f"need kernel_size >= 1 and dilation >= 1, got kernel_size={kernel_size}, "
-                             f"dilation={dilation}")
+        check_positive_int(kernel_size, "kernel_size")
+        check_positive_int(dilation, "dilation")
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
         self.left_pad = (kernel_size - 1) * dilation  # pad the past only, so nothing leaks from the future
 
@@ -160,10 +161,10 @@ class CausalConv1d(nn.Conv1d):
 
 def receptive_field(kernel_size: int, dilations) -> int:
     """Number of inputs one output of a causal stack sees, 1 + sum_l (k - 1) d_l, Eq. (eq-ar-receptive-field)."""
+    check_positive_int(kernel_size, "kernel_size")
     dilations = list(dilations)
-    if kernel_size < 1 or any(d < 1 for d in dilations):
-        raise ValueError(f"need kernel_size >= 1 and dilations >= 1, got kernel_size={kernel_size}, "
-                         f"dilations={dilations}")
+    for k, d in enumerate(dilations):
+        check_positive_int(d, f"dilations[{k}]")
     return 1 + sum((kernel_size - 1) * d for d in dilations)
 
 
@@ -175,8 +176,8 @@ class DilatedCausalStack(nn.Module):
 
     def __init__(self, channels: int, n_layers: int, kernel_size: int = 2):
         super().__init__()
-        if channels < 1 or n_layers < 1:
-            raise ValueError(f"need channels >= 1 and n_layers >= 1, got channels={channels}, n_layers={n_layers}")
+        check_positive_int(channels, "channels")
+        check_positive_int(n_layers, "n_layers")
         self.dilations = [2**layer for layer in range(n_layers)]
         self.kernel_size = kernel_size
         self.layers = nn.ModuleList(CausalConv1d(channels, channels, kernel_size, d) for d in self.dilations)
@@ -189,3 +190,26 @@ class DilatedCausalStack(nn.Module):
         for conv in self.layers:
             x = x + torch.tanh(conv(x))  # (B, C, T)
         return x
+
+
+# -- the recipe of notebook 03 and benchmark 3 ---------------------------------------------------------
+def digits_made(order=None, *, hidden: tuple[int, ...] = (1024,), dropout: float = 0.5,
+                features_per_dim: int = 8) -> CategoricalMADE:
+    """The CategoricalMADE of notebook 03 for the 8x8 digits (64 pixels, 17 levels), in raster or a given order."""
+    return CategoricalMADE(dim=64, levels=17, hidden=hidden, order=order, features_per_dim=features_per_dim,
+                           dropout=dropout)
+
+
+def fit_made(model: CategoricalMADE, x_train: torch.Tensor, *, n_steps: int = 500, batch_size: int = 100,
+             lr: float = 3e-3, weight_decay: float = 0.05, evaluate=None, every: int | None = None,
+             generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
+    """AdamW on the exact NLL, Eq. (eq-ar-categorical-nll), of integer images x_train (N, D); per-step losses.
+
+    The recipe of notebook 03 and benchmark 3. `evaluate(model, step)` / `every` record a validation
+    curve as in `dgm.train.train`. Call model.eval() afterwards: dropout is on during training.
+    """
+    def loss(m: CategoricalMADE, x: torch.Tensor) -> torch.Tensor:  # (B,): -log p(x), in nats
+        return -m.log_prob(x)
+
+    return train(model, loss, x_train, n_steps, batch_size, lr=lr, weight_decay=weight_decay, evaluate=evaluate,
+                 every=every, generator=generator, progress=progress)

@@ -9,7 +9,9 @@ and the integral is carried along with the state as one more coordinate (the aug
 import torch
 from torch import nn
 
-from .utils import check_batch, randn_like, standard_normal_log_prob
+from .nets import MLP
+from .train import train
+from .utils import check_batch, check_positive_int, randn_like, standard_normal_log_prob
 
 
 # -- the trace of the Jacobian ------------------------------------------------------------------
@@ -91,11 +93,7 @@ class VectorField(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
         super().__init__()
-        layers, width = [], dim + 1
-        for _ in range(n_hidden):
-            layers += [nn.Linear(width, hidden), nn.Tanh()]
-            width = hidden
-        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
+        self.net = MLP(dim + 1, dim, hidden, n_hidden, act=nn.Tanh)  # smooth: the trace needs df/dz
 
     def forward(self, z: torch.Tensor, t) -> torch.Tensor:
         t = torch.as_tensor(t).to(z).reshape(1, 1).expand(z.shape[0], 1)  # (B, 1)
@@ -107,14 +105,12 @@ class CNF(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        check_positive_int(dim, "dim")
         self.dim = dim
         self.field = VectorField(dim, hidden, n_hidden)
 
     def _check(self, x, n_steps):
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
+        check_positive_int(n_steps, "n_steps")
         check_batch(x, self.dim, "x")
 
     def forward(self, x: torch.Tensor, n_steps: int = 16, exact: bool = True, probe=rademacher_like,
@@ -161,8 +157,7 @@ class CNF(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, n_steps: int = 16) -> torch.Tensor:
         """n samples (n, D): z(1) ~ N(0, I) drawn on the CPU, then integrated back to t = 0."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_positive_int(n, "n")
         param = next(self.parameters())
         z1 = torch.randn(n, self.dim, generator=generator, dtype=param.dtype).to(param.device)
         return self.inverse(z1, n_steps=n_steps)
@@ -173,3 +168,25 @@ class CNF(nn.Module):
         self._check(x, n_steps)
         ts = torch.linspace(1, 0, n_steps + 1) if inverse else torch.linspace(0, 1, n_steps + 1)
         return integrate(self.field, x, ts, return_path=True)[1]
+
+
+# -- the recipe of notebook 02c and benchmark 2 -------------------------------------------------------
+def fit_cnf(model: CNF, data, *, schedule=((400, 1e-2), (200, 2e-3)), batch_size: int = 128,
+            solver_steps: int = 8, exact: bool = True, probe=rademacher_like,
+            generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
+    """Maximum likelihood for a CNF: Adam through `solver_steps` RK4 steps per solve; returns the per-step losses.
+
+    `schedule` holds (training steps, learning rate) phases, each with a fresh Adam (400 steps at 1e-2,
+    then 200 at 2e-3: the recipe of notebook 02c). exact=True trains with the exact trace; exact=False
+    with Hutchinson's estimator, one `probe(x, generator)` per solve (Eq. (eq-flows-hutchinson)), as
+    benchmark 2 also does. `data` is a tensor of examples or a sampler `data(n)`, as in `dgm.train.train`.
+    """
+    check_positive_int(solver_steps, "solver_steps")
+
+    def loss(m: CNF, x: torch.Tensor) -> torch.Tensor:  # (B,): -log p(x), exact or estimated trace
+        return -m.log_prob(x, n_steps=solver_steps, exact=exact, probe=probe, generator=generator)
+
+    history = []
+    for n_steps, lr in schedule:
+        history += train(model, loss, data, n_steps, batch_size, lr=lr, generator=generator, progress=progress)
+    return history

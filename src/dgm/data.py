@@ -4,14 +4,13 @@ Every toy set of the book is a `GaussianMixture` (curves such as moons or a swis
 small components laid along the curve). For x_t = alpha x_0 + sigma eps with x_0 from the mixture,
 component k of x_t is N(alpha mu_k, (alpha^2 s_k^2 + sigma^2) I) (Appendix B, Gaussian convolution
 of a mixture), so the noised density, its score and the posterior mean E[x_0 | x_t] are exact too.
-The digits loader lives in `dgm.digits` and is re-exported here.
+The digits loader lives in `dgm.digits`.
 """
 import math
 
 import torch
 
-from .digits import DIGITS_LEVELS, DIGITS_SPLITS, dequantize, load_digits, nll_nats_per_image  # noqa: F401
-from .utils import Estimate, append_dims, check_batch, check_positive
+from .utils import Estimate, append_dims, check_batch, check_positive, check_positive_int, per_example
 
 
 class GaussianMixture:
@@ -50,8 +49,7 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact samples, shape (n, D); drawn on the CPU (reproducible on any device), then moved."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_positive_int(n, "n")
         k = torch.multinomial(self.weights.cpu(), n, replacement=True, generator=generator)  # (n,)
         eps = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)  # (n, D)
         return (self.means.cpu()[k] + self.stds.cpu()[k] * eps).to(self.means.device)
@@ -70,7 +68,7 @@ class GaussianMixture:
     def _components(self, xt, alpha, sigma):
         """Per-component terms of the law of x_t = alpha x_0 + sigma eps at the points xt (B, D)."""
         check_batch(xt, self.dim, "xt")
-        alpha, sigma = (append_dims(_per_example(v, xt, name), 3) for v, name in ((alpha, "alpha"), (sigma, "sigma")))
+        alpha, sigma = (append_dims(per_example(v, xt, name), 3) for v, name in ((alpha, "alpha"), (sigma, "sigma")))
         mu, s = self.means.to(xt), self.stds.to(xt)  # (K, D)
         var = alpha**2 * s**2 + sigma**2  # (B, K, D)
         diff = xt[:, None, :] - alpha * mu  # (B, K, D)
@@ -123,14 +121,6 @@ class GaussianMixture:
         return Estimate(-self.log_prob(self.sample(n, generator)))
 
 
-def _per_example(v, x, name):
-    """A scalar or (B,) noise coefficient as a (B,) tensor matching x's dtype and device."""
-    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-    if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != x.shape[0]):
-        raise ValueError(f"{name} must be a scalar or have shape (B,)=({x.shape[0]},), got {tuple(v.shape)}")
-    return v.expand(x.shape[0])
-
-
 # -- the toy sets: all live in roughly [-3, 3]^2 so plots can share axes -------------------------
 def eight_gaussians(radius: float = 2.0, std: float = 0.2) -> GaussianMixture:
     """Eight equal Gaussians evenly spaced on a circle."""
@@ -163,3 +153,13 @@ def swiss_roll(n_components: int = 80, std: float = 0.12) -> GaussianMixture:
                .clamp(max=len(t_fine) - 1)]
     means = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) * (2.8 / (4.5 * math.pi))
     return GaussianMixture(means.to(torch.get_default_dtype()), std)
+
+
+# -- beyond the shared box ----------------------------------------------------------------------
+def two_modes(weights=(0.2, 0.8), std: float = 0.5) -> GaussianMixture:
+    """Two separated Gaussians at (-2.5, 0) and (2.5, 0) (chapter 6, weights 0.2 / 0.8 by default).
+
+    The mixture of notebook 6b and benchmark 6: with std 0.5 a chain must climb 12.5 nats of -log p
+    to cross, so plain Langevin cannot learn the weights. Its tails leave the plotting box [-3.5, 3.5]^2.
+    """
+    return GaussianMixture(torch.tensor([[-2.5, 0.0], [2.5, 0.0]]), std, weights)

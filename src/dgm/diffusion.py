@@ -1,106 +1,21 @@
-"""Chapters 7 and 8, denoising diffusion: schedules, the forward process, its posterior, L_simple,
-the DDPM ELBO terms and two samplers (ancestral, DDIM).
+"""Chapter 7, denoising diffusion probabilistic models: discrete schedules, the forward process, its
+posterior, L_simple, the DDPM ELBO terms, two samplers (ancestral, DDIM) and the reference recipe
+(`EpsNetwork`, `fit_ddpm`, `fit_digits_ddpm`) that notebook 07 and its benchmark share.
 
-Convention (DESIGN.md): x_0 is data and noise grows with t.
-  continuous t in [0, 1]:  x_t = alpha_t x_0 + sigma_t eps,  log-SNR lambda_t = log(alpha_t^2 / sigma_t^2)
-  discrete t = 1..T:       beta_t, alpha_t = 1 - beta_t, alpha_bar_t = prod_{s<=t} alpha_s
-Per-example scalars (alpha, sigma, t) are Python floats or (B,) tensors; they are broadcast against
-a batch of any shape, (B, D) or (B, C, H, W), with `append_dims`.
+Notation as in book/notation.md: x_0 is data and noise grows with t; discrete t = 1..T with beta_t,
+alpha_t = 1 - beta_t, alpha_bar_t = prod_{s<=t} alpha_s, and x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+What chapters 7 and 8 share (the log-SNR, the x_0 / eps / score / v conversions, the data scaling to
+[-1, 1]) lives in `dgm.parameterisations`. Batches may have any shape, (B, D) or (B, C, H, W).
 """
 import math
 
 import torch
+from torch import nn
 
-from .utils import append_dims, check_positive_int, randn_like
-
-
-def _bcast(a, x: torch.Tensor) -> torch.Tensor:
-    """A float, 0-d or (B,) tensor as a tensor that broadcasts against the batch x."""
-    a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
-    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != x.shape[0]):
-        raise ValueError(f"a per-example scalar must be a float or of shape ({x.shape[0]},), got {tuple(a.shape)}")
-    return append_dims(a, x.ndim) if a.ndim == 1 else a
-
-
-# -- conversions between the targets x_0, eps, score and v ---------------------------------------
-def alpha_sigma(log_snr):
-    """Variance-preserving (alpha, sigma) of lambda: alpha^2 = sigmoid(lambda), sigma^2 = sigmoid(-lambda). Eq. (eq-vdm-snr)."""
-    log_snr = torch.as_tensor(log_snr, dtype=torch.get_default_dtype()) if not torch.is_tensor(log_snr) else log_snr
-    return torch.sigmoid(log_snr).sqrt(), torch.sigmoid(-log_snr).sqrt()
-
-
-def x0_from_eps(xt, eps, alpha, sigma):
-    """x_0 = (x_t - sigma eps) / alpha, the inverse of x_t = alpha x_0 + sigma eps. Eq. (eq-vdm-parameterisations)."""
-    return (xt - _bcast(sigma, xt) * eps) / _bcast(alpha, xt)
-
-
-def eps_from_x0(xt, x0, alpha, sigma):
-    """eps = (x_t - alpha x_0) / sigma. Eq. (eq-vdm-parameterisations)."""
-    return (xt - _bcast(alpha, xt) * x0) / _bcast(sigma, xt)
-
-
-def score_from_eps(eps, sigma):
-    """score = grad log q(x_t) = -eps / sigma (for the posterior-mean eps). Eq. (eq-ddpm-eps-score)."""
-    return -eps / _bcast(sigma, eps)
-
-
-def eps_from_score(score, sigma):
-    """eps = -sigma * score. Eq. (eq-ddpm-eps-score)."""
-    return -_bcast(sigma, score) * score
-
-
-def v_from_x0_eps(x0, eps, alpha, sigma):
-    """The v target v = alpha eps - sigma x_0 (Salimans & Ho 2022). Eq. (eq-vdm-v)."""
-    return _bcast(alpha, x0) * eps - _bcast(sigma, x0) * x0
-
-
-def x0_from_v(xt, v, alpha, sigma):
-    """x_0 = (alpha x_t - sigma v) / (alpha^2 + sigma^2) (denominator 1 if variance preserving). Eq. (eq-vdm-v)."""
-    a, s = _bcast(alpha, xt), _bcast(sigma, xt)
-    return (a * xt - s * v) / (a**2 + s**2)
-
-
-def eps_from_v(xt, v, alpha, sigma):
-    """eps = (sigma x_t + alpha v) / (alpha^2 + sigma^2). Eq. (eq-vdm-v)."""
-    a, s = _bcast(alpha, xt), _bcast(sigma, xt)
-    return (s * xt + a * v) / (a**2 + s**2)
-
-
-# -- continuous-time schedules: pure functions of t in [0, 1] ------------------------------------
-def check_time(t):
-    """Continuous time t as a tensor; ValueError unless every entry lies in [0, 1]."""
-    t = torch.as_tensor(t, dtype=torch.get_default_dtype()) if not torch.is_tensor(t) else t
-    if not t.is_floating_point():
-        t = t.to(torch.get_default_dtype())
-    if not bool(torch.all((t >= 0) & (t <= 1))):
-        raise ValueError(f"continuous time t must lie in [0, 1], got values in [{t.min().item()}, {t.max().item()}]")
-    return t
-
-
-def _check_endpoints(log_snr_min, log_snr_max):
-    if not (math.isfinite(log_snr_min) and math.isfinite(log_snr_max) and log_snr_max > log_snr_min):
-        raise ValueError(f"a decreasing log-SNR needs finite log_snr_max > log_snr_min, "
-                         f"got log_snr_max={log_snr_max}, log_snr_min={log_snr_min}")
-
-
-def linear_log_snr(t, log_snr_min: float = -5.0, log_snr_max: float = 13.3):
-    """lambda(t) linear from log_snr_max at t = 0 to log_snr_min at t = 1 (VDM's fixed gamma). Eq. (eq-vdm-snr)."""
-    _check_endpoints(log_snr_min, log_snr_max)
-    t = check_time(t)
-    return log_snr_max + (log_snr_min - log_snr_max) * t
-
-
-def cosine_log_snr(t, log_snr_min: float = -5.0, log_snr_max: float = 13.3):
-    """lambda(t) = -2 log tan(a t + b), i.e. alpha = cos(a t + b): the cosine schedule. Eq. (eq-ddpm-cosine-schedule).
-
-    b = arctan(exp(-log_snr_max / 2)) and a = arctan(exp(-log_snr_min / 2)) - b give lambda(0) = log_snr_max and
-    lambda(1) = log_snr_min (Nichol & Dhariwal 2021; Kingma & Gao 2023 for the truncation to endpoints).
-    """
-    _check_endpoints(log_snr_min, log_snr_max)
-    t = check_time(t)
-    b = math.atan(math.exp(-0.5 * log_snr_max))
-    a = math.atan(math.exp(-0.5 * log_snr_min)) - b
-    return -2.0 * torch.log(torch.tan(a * t + b))
+from .nets import TimeMLP
+from .parameterisations import eps_from_score, x0_from_eps
+from .train import train
+from .utils import append_dims, check_positive_int, check_same_shape, randn_like
 
 
 # -- discrete schedules: betas for t = 1..T ------------------------------------------------------
@@ -122,7 +37,7 @@ def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Te
 
 
 def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
-    """beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, float64 (T,), for the cosine alpha_bar. Eq. (eq-ddpm-cosine-schedule).
+    """beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, float64 (T,), cosine alpha_bar. Eq. (eq-ddpm-cosine-schedule).
 
     alpha_bar_t = f(t) / f(0) with f(t) = cos^2(pi/2 (t/T + s) / (1 + s)), and beta_t clipped at max_beta as in
     Nichol & Dhariwal (2021): the last step would otherwise be beta_T = 1.
@@ -152,45 +67,53 @@ def _at(values, t, x):
 
 def _alpha_bar_prev(betas) -> torch.Tensor:
     """alpha_bar_{t-1} for t = 1..T, with alpha_bar_0 = 1, shape (T,)."""
-    ab = alpha_bar(betas)
-    return torch.cat([ab.new_ones(1), ab[:-1]])
+    alpha_bar_t = alpha_bar(betas)
+    return torch.cat([alpha_bar_t.new_ones(1), alpha_bar_t[:-1]])
 
 
 # -- the forward process and its posterior --------------------------------------------------------
 def q_step(x_prev, t, betas, eps):
     """One forward step x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps. Eq. (eq-ddpm-forward)."""
+    check_same_shape(x_prev, eps, "x_prev", "eps")
     beta = append_dims(_at(_check_betas(betas), t, x_prev), x_prev.ndim)  # (B, 1...)
     return (1 - beta).sqrt() * x_prev + beta.sqrt() * eps
 
 
 def q_sample(x0, t, betas, eps):
     """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, a draw from q(x_t | x_0). Eq. (eq-ddpm-marginal)."""
-    ab = append_dims(_at(alpha_bar(betas), t, x0), x0.ndim)  # (B, 1...)
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    check_same_shape(x0, eps, "x0", "eps")
+    alpha_bar_t = append_dims(_at(alpha_bar(betas), t, x0), x0.ndim)  # (B, 1...)
+    return alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t).sqrt() * eps
 
 
 def posterior(x0, xt, t, betas):
     """Mean (shape of x0) and variance (B,) of q(x_{t-1} | x_t, x_0). Eq. (eq-ddpm-posterior)."""
+    check_same_shape(x0, xt, "x0", "xt")
     betas = _check_betas(betas)
-    beta, ab, ab_prev = (_at(v, t, x0) for v in (betas, alpha_bar(betas), _alpha_bar_prev(betas)))  # (B,) each
-    coef_x0 = append_dims(ab_prev.sqrt() * beta / (1 - ab), x0.ndim)
-    coef_xt = append_dims((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab), x0.ndim)
-    return coef_x0 * x0 + coef_xt * xt, (1 - ab_prev) / (1 - ab) * beta
+    beta, alpha_bar_t, alpha_bar_prev = (_at(v, t, x0) for v in (betas, alpha_bar(betas), _alpha_bar_prev(betas)))
+    coef_x0 = append_dims(alpha_bar_prev.sqrt() * beta / (1 - alpha_bar_t), x0.ndim)
+    coef_xt = append_dims((1 - beta).sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar_t), x0.ndim)
+    return coef_x0 * x0 + coef_xt * xt, (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta
 
 
 def reverse_mean(xt, eps_hat, t, betas):
     """mu_theta(x_t, t) = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_t). Eq. (eq-ddpm-kl-eps)."""
+    check_same_shape(xt, eps_hat, "xt", "eps_hat")
     betas = _check_betas(betas)
-    beta, ab = (append_dims(_at(v, t, xt), xt.ndim) for v in (betas, alpha_bar(betas)))
-    return (xt - beta / (1 - ab).sqrt() * eps_hat) / (1 - beta).sqrt()
+    beta, alpha_bar_t = (append_dims(_at(v, t, xt), xt.ndim) for v in (betas, alpha_bar(betas)))
+    return (xt - beta / (1 - alpha_bar_t).sqrt() * eps_hat) / (1 - beta).sqrt()
 
 
 def reverse_variance(t, betas, variance: str = "beta"):
-    """sigma_t^2 of p(x_{t-1} | x_t), (B,): beta_t or tilde beta_t (beta_1 at t = 1). Eq. (eq-ddpm-ancestral)."""
+    """tau_t^2 of p(x_{t-1} | x_t), (B,): beta_t or tilde beta_t, and beta_1 at t = 1 for both. Eq. (eq-ddpm-ancestral).
+
+    At t = 1, tilde beta_1 = 0 would make the decoder p(x_0 | x_1) a point mass: both choices use the
+    Gaussian decoder N(mu_theta(x_1, 1), beta_1 I) there (the L_0 of `elbo_terms`; the sampler returns its mean).
+    """
     betas = _check_betas(betas)
     if variance == "beta":
         return _at(betas, t, torch.as_tensor(t))
-    if variance == "posterior":  # tilde beta_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t, 0 at t = 1
+    if variance == "posterior":  # tilde beta_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t for t >= 2
         tilde = (1 - _alpha_bar_prev(betas)) / (1 - alpha_bar(betas)) * betas
         return _at(torch.cat([betas[:1], tilde[1:]]), t, torch.as_tensor(t))
     raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
@@ -198,11 +121,11 @@ def reverse_variance(t, betas, variance: str = "beta"):
 
 # -- losses --------------------------------------------------------------------------------------
 def _eps_hat(eps_model, xt, t):
-    """The network's eps prediction, ValueError unless it has the shape of x_t."""
+    """The network's eps prediction, ValueError unless it is a tensor of the shape of x_t."""
     eps_hat = eps_model(xt, t)
-    if not torch.is_tensor(eps_hat) or eps_hat.shape != xt.shape:
-        shape = tuple(eps_hat.shape) if torch.is_tensor(eps_hat) else type(eps_hat).__name__
-        raise ValueError(f"eps_model(xt, t) must return the shape of xt, {tuple(xt.shape)}, got {shape}")
+    if not torch.is_tensor(eps_hat):
+        raise ValueError(f"eps_model(xt, t) must return a tensor of the shape of xt, got {type(eps_hat).__name__}")
+    check_same_shape(eps_hat, xt, "eps_model(xt, t)", "xt")
     return eps_hat
 
 
@@ -216,12 +139,19 @@ def l_simple(eps_model, x0, betas, generator=None):
 
 
 def denoising_kl(eps, eps_hat, t, betas, variance: str = "beta"):
-    """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)), t >= 2, as weighted eps-MSE + const, (B,). Eq. (eq-ddpm-kl-eps)."""
+    """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)), t >= 2, as weighted eps-MSE + const, (B,). Eq. (eq-ddpm-kl-eps).
+
+    t = 1 is not a denoising term (it is the reconstruction term L_0 of `elbo_terms`): ValueError.
+    """
+    check_same_shape(eps, eps_hat, "eps", "eps_hat")
     betas = _check_betas(betas)
-    beta, ab = _at(betas, t, eps), _at(alpha_bar(betas), t, eps)  # (B,)
+    beta, alpha_bar_t = _at(betas, t, eps), _at(alpha_bar(betas), t, eps)  # (B,)
+    if bool(torch.any(torch.as_tensor(t) < 2)):
+        raise ValueError("denoising_kl needs every t >= 2 (t = 1 is the reconstruction term L_0, "
+                         f"see elbo_terms), got t down to {torch.as_tensor(t).min().item()}")
     var_q = _at((1 - _alpha_bar_prev(betas)) / (1 - alpha_bar(betas)) * betas, t, eps)  # tilde beta_t
-    var_p = reverse_variance(t, betas, variance).to(eps)  # sigma_t^2
-    weight = beta**2 / (2 * var_p * (1 - beta) * (1 - ab))
+    var_p = reverse_variance(t, betas, variance).to(eps)  # tau_t^2
+    weight = beta**2 / (2 * var_p * (1 - beta) * (1 - alpha_bar_t))
     r, D = var_q / var_p, eps[0].numel()
     return weight * ((eps - eps_hat) ** 2).flatten(1).sum(1) + 0.5 * D * (r - 1 - torch.log(r))
 
@@ -229,14 +159,14 @@ def denoising_kl(eps, eps_hat, t, betas, variance: str = "beta"):
 def elbo_terms(eps_model, x0, betas, generator=None, variance: str = "beta"):
     """The negative ELBO's three per-example terms (nats, (B,) each; their sum is -ELBO). Eq. (eq-ddpm-elbo).
 
-    reconstruction = -log p(x_0 | x_1) (Gaussian decoder, variance beta_1); prior = KL(q(x_T | x_0) || N(0, I));
-    denoising = sum_{t=2}^T KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)), one x_t ~ q(x_t | x_0) per t
-    (T network calls).
+    reconstruction = -log p(x_0 | x_1) with the Gaussian decoder N(mu_theta(x_1, 1), beta_1 I) (both
+    variance choices); prior = KL(q(x_T | x_0) || N(0, I)); denoising = sum_{t=2}^T KL(q(x_{t-1} | x_t, x_0)
+    || p(x_{t-1} | x_t)), one x_t ~ q(x_t | x_0) per t (T network calls).
     """
     betas = _check_betas(betas)
     T, B, D = len(betas), x0.shape[0], x0[0].numel()
-    ab_T = alpha_bar(betas)[-1].item()  # KL(N(m, v I) || N(0, I)) = (||m||^2 + D (v - 1 - log v)) / 2
-    prior = 0.5 * (ab_T * (x0**2).flatten(1).sum(1) + D * (-ab_T - math.log(1 - ab_T)))
+    alpha_bar_T = alpha_bar(betas)[-1].item()  # KL(N(m, v I) || N(0, I)) = (||m||^2 + D (v - 1 - log v)) / 2
+    prior = 0.5 * (alpha_bar_T * (x0**2).flatten(1).sum(1) + D * (-alpha_bar_T - math.log(1 - alpha_bar_T)))
     denoising = torch.zeros(B, dtype=x0.dtype, device=x0.device)
     for step in range(2, T + 1):
         t = torch.full((B,), step, dtype=torch.long, device=x0.device)
@@ -253,9 +183,9 @@ def elbo_terms(eps_model, x0, betas, generator=None, variance: str = "beta"):
 
 # -- samplers: short loops from x_T ~ N(0, I) down to x_0 ----------------------------------------
 @torch.no_grad()
-def ancestral_sample(eps_model, shape, betas, generator=None, variance: str = "beta", return_path: bool = False,
-                     device=None, dtype=None):
-    """Ho et al. (2020), Algorithm 2: x_{t-1} = mu_theta(x_t, t) + sigma_t z for t = T..1. Eq. (eq-ddpm-ancestral).
+def ancestral_sample(eps_model, shape, betas, *, generator=None, device=None, dtype=None, variance: str = "beta",
+                     return_path: bool = False):
+    """Ho et al. (2020), Algorithm 2: x_{t-1} = mu_theta(x_t, t) + tau_t z for t = T..1. Eq. (eq-ddpm-ancestral).
 
     Returns x_0 of the given shape (on `device`, in `dtype`; default CPU and the default dtype) and,
     with return_path=True, the list [x_T, ..., x_0].
@@ -267,29 +197,30 @@ def ancestral_sample(eps_model, shape, betas, generator=None, variance: str = "b
         t = torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)
         # 1. predict the noise and form the reverse mean, Eq. (eq-ddpm-kl-eps)
         mean = reverse_mean(x, _eps_hat(eps_model, x, t), t, betas)
-        # 2. add fresh noise of variance sigma_t^2, none at the last step (t = 1)
-        sigma = append_dims(reverse_variance(t, betas, variance).to(x).sqrt(), x.ndim)
-        x = mean + sigma * randn_like(x, generator) if step > 1 else mean
+        # 2. add fresh noise of variance tau_t^2, none at the last step (t = 1: return the decoder's mean)
+        tau = append_dims(reverse_variance(t, betas, variance).to(x).sqrt(), x.ndim)
+        x = mean + tau * randn_like(x, generator) if step > 1 else mean
         path.append(x)
     return (x, path) if return_path else x
 
 
 @torch.no_grad()
-def ddim_sample(eps_model, shape, betas, n_steps: int, eta: float = 0.0, generator=None, return_path: bool = False,
-                device=None, dtype=None):
+def ddim_sample(eps_model, shape, betas, n_steps: int, *, eta: float = 0.0, generator=None, device=None, dtype=None,
+                return_path: bool = False):
     """DDIM (Song et al. 2021, their Eq. 12) on n_steps of 1..T; eta = 0 deterministic. Eq. (eq-ddpm-ancestral)."""
     betas = _check_betas(betas)
     T = len(betas)
-    if not isinstance(n_steps, int) or not 1 <= n_steps <= T:
+    check_positive_int(n_steps, "n_steps")
+    if n_steps > T:
         raise ValueError(f"n_steps must be an int in 1..T = 1..{T}, got {n_steps!r}")
     if not eta >= 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     ts = torch.linspace(T, 1, n_steps, dtype=torch.float64).round().long().tolist() + [0]  # decreasing, ends at 0
-    ab = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar(betas).double()])  # ab[t] = alpha_bar_t, ab[0] = 1
+    alpha_bars = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar(betas).double()])  # [t]: alpha_bar_t
     x = torch.randn(shape, generator=generator, dtype=dtype).to(device)  # x_T ~ N(0, I)
     path = [x]
     for t_cur, t_next in zip(ts[:-1], ts[1:]):
-        a_cur, a_next = ab[t_cur].item(), ab[t_next].item()
+        a_cur, a_next = alpha_bars[t_cur].item(), alpha_bars[t_next].item()
         # 1. predict the noise and the clean point x0_hat
         eps_hat = _eps_hat(eps_model, x, torch.full((x.shape[0],), t_cur, dtype=torch.long, device=x.device))
         x0_hat = x0_from_eps(x, eps_hat, a_cur**0.5, (1 - a_cur) ** 0.5)
@@ -303,10 +234,44 @@ def ddim_sample(eps_model, shape, betas, n_steps: int, eta: float = 0.0, generat
 
 
 def exact_eps_model(mixture, betas):
-    """Exact eps_hat(x_t, t) = E[eps | x_t] = -sigma_t grad log q_t(x_t) of a GaussianMixture. Eq. (eq-ddpm-eps-score)."""
-    ab = alpha_bar(betas)
+    """Exact eps_hat(x_t, t) = E[eps | x_t] = -sigma_t grad log q_t(x_t) of a mixture. Eq. (eq-ddpm-eps-score)."""
+    alpha_bars = alpha_bar(betas)
 
     def eps_model(xt, t):
-        alpha, sigma = _at(ab, t, xt).sqrt(), (1 - _at(ab, t, xt)).sqrt()  # (B,) each
+        alpha_bar_t = _at(alpha_bars, t, xt)  # (B,)
+        alpha, sigma = alpha_bar_t.sqrt(), (1 - alpha_bar_t).sqrt()
         return eps_from_score(mixture.noised_score(xt, alpha, sigma), sigma)
     return eps_model
+
+
+# -- the reference recipe of notebook 07 and benchmarks/ch07_ddpm.py ------------------------------
+class EpsNetwork(nn.Module):
+    """eps_theta(x_t, t): (B, dim), integer steps (B,) in 1..T -> (B, dim), a `TimeMLP` that sees t / T."""
+
+    def __init__(self, dim: int, T: int = 1000, hidden: int = 128, n_hidden: int = 3):
+        super().__init__()
+        check_positive_int(T, "the number of steps T")
+        self.T = T
+        self.net = TimeMLP(dim, hidden=hidden, n_hidden=n_hidden)
+
+    def forward(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(xt, t / self.T)
+
+
+def fit_ddpm(net: nn.Module, data, betas, *, n_steps: int = 2000, batch_size: int = 256, lr: float = 1e-2,
+             generator=None, progress: bool = True) -> list[float]:
+    """L_simple, Adam, learning rate cosine-decayed to 0: notebook 07's toy recipe (two moons). Eq. (eq-ddpm-lsimple).
+
+    `net(xt, t)` is an eps-model (e.g. `EpsNetwork`); `data` a tensor (N, ...) or a sampler data(n);
+    returns the loss of every step.
+    """
+    def loss(model, x0):
+        return l_simple(model, x0, betas, generator=generator)
+    return train(net, loss, data, n_steps, batch_size, lr=lr, cosine=True, generator=generator, progress=progress)
+
+
+def fit_digits_ddpm(net: nn.Module, x_train: torch.Tensor, betas, *, n_steps: int = 2000, batch_size: int = 128,
+                    lr: float = 5e-3, generator=None, progress: bool = True) -> list[float]:
+    """`fit_ddpm` with notebook 07's digits budget: `to_grid` images (N, 64), EpsNetwork(64, hidden=256)."""
+    return fit_ddpm(net, x_train, betas, n_steps=n_steps, batch_size=batch_size, lr=lr, generator=generator,
+                    progress=progress)

@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import torch
 
+from .utils import check_levels
+
 DIGITS_LEVELS = 17  # pixel values 0..16
 DIGITS_SHAPE = (1, 8, 8)
 DIGITS_DIM = 64
@@ -37,9 +39,7 @@ def load_digits(split: str = "train", flat: bool = True) -> tuple[torch.Tensor, 
 def dequantize(x: torch.Tensor, generator: torch.Generator | None = None,
                levels: int = DIGITS_LEVELS) -> torch.Tensor:
     """Uniform dequantisation y = (x + u) / levels, u ~ U[0, 1): integer pixels -> floats in [0, 1)."""
-    if x.is_floating_point() or x.numel() == 0 or x.min() < 0 or x.max() >= levels:
-        raise ValueError(f"x must hold integers in 0..{levels - 1}, got dtype {x.dtype}"
-                         + (f" with range [{x.min()}, {x.max()}]" if x.numel() else " (empty)"))
+    check_levels(x, levels)
     u = torch.rand(x.shape, generator=generator).to(x.device)
     return (x + u) / levels
 
@@ -51,15 +51,34 @@ def nll_nats_per_image(log_prob_y: torch.Tensor, dim: int = DIGITS_DIM, levels: 
     return -log_prob_y + dim * math.log(levels)
 
 
-
 def pixel_log_marginals(x: torch.Tensor, levels: int = DIGITS_LEVELS, smoothing: float = 1.0,
                         dtype: torch.dtype | None = None) -> torch.Tensor:
     """log q_i(v), each pixel's histogram of integer images x (N, D) with add-`smoothing` counts, (D, levels).
 
-    The independent-pixel model of chapter 3, the reference of every digits likelihood.
+    The independent-pixel model of chapter 3, the reference of every digits likelihood (levels=2 for
+    binarised images: add-one smoothing then gives P(on) = (count + 1) / (N + 2)).
     """
+    check_levels(x, levels)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a batch of flat images (N, D), got shape {tuple(x.shape)}")
     counts = torch.nn.functional.one_hot(x, levels).sum(0).to(dtype or torch.get_default_dtype()) + smoothing
     return torch.log(counts / counts.sum(1, keepdim=True))
+
+
+def independent_pixel_nll(x: torch.Tensor, log_marginals: torch.Tensor) -> torch.Tensor:
+    """-sum_i log q_i(x_i) in nats per image, (B,): the exact NLL of integer images x (B, D) under independent pixels.
+
+    `log_marginals` (D, levels) comes from `pixel_log_marginals` of the training images.
+    """
+    if log_marginals.ndim != 2:
+        raise ValueError(f"log_marginals must have shape (D, levels), got {tuple(log_marginals.shape)}")
+    dim, levels = log_marginals.shape
+    check_levels(x, levels)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"x must have shape (B, {dim}) to match log_marginals {tuple(log_marginals.shape)}, "
+                         f"got {tuple(x.shape)}")
+    return -log_marginals.gather(1, x.T.to(log_marginals.device)).sum(0)  # (B,)
+
 
 # -- sample quality: a Fréchet distance in the feature space of a small digit classifier ----------
 @lru_cache(maxsize=1)

@@ -12,19 +12,15 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from .utils import check_batch, standard_normal_log_prob
-
-
-def _mlp(d_in: int, d_out: int, hidden: int, n_hidden: int) -> nn.Sequential:
-    """A small conditioner MLP whose last layer is zero, so it outputs 0 at initialisation."""
-    layers, d = [], d_in
-    for _ in range(n_hidden):
-        layers += [nn.Linear(d, hidden), nn.ReLU()]
-        d = hidden
-    last = nn.Linear(d, d_out)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    return nn.Sequential(*layers, last)
+# MAF (Sec. "Autoregressive flows" of this chapter) is an autoregressive model used as a flow layer:
+# its shifts and log-scales come from chapter 3's masked network, MADE, which chapter 2 borrows
+# rather than defining a second copy (the page points forward to chapter 3 for how the masks work).
+from .autoregressive import MADE
+from .digits import dequantize, nll_nats_per_image
+from .mle import nll
+from .nets import MLP
+from .train import train
+from .utils import check_batch, check_positive_int, standard_normal_log_prob
 
 
 def _check_mask(mask) -> torch.Tensor:
@@ -44,7 +40,7 @@ class AdditiveCoupling(nn.Module):
         super().__init__()
         self.register_buffer("mask", _check_mask(mask))
         self.dim = self.mask.numel()
-        self.t = _mlp(self.dim, self.dim, hidden, n_hidden)
+        self.t = MLP(self.dim, self.dim, hidden, n_hidden, act=nn.ReLU, zero_last=True)  # t = 0: the identity
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_batch(x, self.dim, "x")
@@ -69,7 +65,7 @@ class AffineCoupling(nn.Module):
         super().__init__()
         self.register_buffer("mask", _check_mask(mask))
         self.dim = self.mask.numel()
-        self.net = _mlp(self.dim, 2 * self.dim, hidden, n_hidden)
+        self.net = MLP(self.dim, 2 * self.dim, hidden, n_hidden, act=nn.ReLU, zero_last=True)  # s = t = 0
         self.scale = nn.Parameter(torch.ones(self.dim))
 
     def _log_scale_and_shift(self, x_a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +150,9 @@ class Logit(nn.Module):
 
 def alternating_masks(dim: int, n_layers: int) -> list[torch.Tensor]:
     """n_layers coupling masks (D,): the parity pattern 1, 0, 1, ... and its complement, alternating."""
-    if dim < 2 or n_layers < 1:
-        raise ValueError(f"need dim >= 2 and n_layers >= 1, got dim={dim}, n_layers={n_layers}")
+    if not isinstance(dim, int) or dim < 2:
+        raise ValueError(f"need dim >= 2 (a coupling needs a half to keep and a half to transform), got dim={dim!r}")
+    check_positive_int(n_layers, "n_layers")
     parity = (torch.arange(dim) % 2 == 0).to(torch.get_default_dtype())  # (D,)
     return [parity if i % 2 == 0 else 1 - parity for i in range(n_layers)]
 
@@ -212,8 +209,6 @@ class MAF(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 128, order=None):
         super().__init__()
-        from .autoregressive import MADE  # chapter 3's masked network
-
         self.dim = dim
         self.made = MADE(dim, hidden=(hidden, hidden), out_per_dim=2, order=order)
         nn.init.zeros_(self.made.net[-1].weight)
@@ -310,3 +305,43 @@ def nice(dim: int, n_layers: int = 8, hidden: int = 64, n_hidden: int = 2, scali
 def planar_flow(dim: int, n_layers: int = 16) -> NormalizingFlow:
     """A stack of n_layers planar layers."""
     return NormalizingFlow([Planar(dim) for _ in range(n_layers)], dim)
+
+
+# -- the recipes of notebook 02b and benchmark 2 -----------------------------------------------------
+def fit_flow(flow: nn.Module, sample, *, n_steps: int = 800, batch_size: int = 256, lr: float = 5e-3,
+             generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
+    """Maximum likelihood on fresh toy samples `sample(n)` (n, D): Adam, cosine-decayed lr; per-step losses.
+
+    The toy recipe of notebook 02b and benchmark 2 for `nice(2)`, `realnvp(2)` and `planar_flow(2)`
+    (the planar stack is given lr=1e-2: its few parameters move slowly at 5e-3).
+    """
+    return train(flow, nll, sample, n_steps, batch_size, lr=lr, cosine=True, generator=generator,
+                 progress=progress)
+
+
+def digits_realnvp(n_layers: int = 8, hidden: int = 128, n_hidden: int = 1, alpha: float = 0.01) -> NormalizingFlow:
+    """The digits flow of notebook 02b: a logit layer, then n_layers affine couplings on (B, 64) pixels in [0, 1)."""
+    couplings = [AffineCoupling(m, hidden=hidden, n_hidden=n_hidden) for m in alternating_masks(64, n_layers)]
+    return NormalizingFlow([Logit(64, alpha=alpha), *couplings], dim=64)
+
+
+def fit_digits_flow(flow: nn.Module, x_train: torch.Tensor, *, n_steps: int = 500, batch_size: int = 128,
+                    lr: float = 1e-3, generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
+    """Adam on -log p_y of dequantised minibatches (fresh noise every step) of integer images x_train (N, 64).
+
+    The digits recipe of notebook 02b and benchmark 2; returns the per-step losses (nats of y in [0, 1)^64).
+    """
+    def batch(n: int) -> torch.Tensor:  # n dequantised training images (n, 64) in [0, 1)
+        return dequantize(x_train[torch.randint(len(x_train), (n,), generator=generator)], generator)
+
+    return train(flow, nll, batch, n_steps, batch_size, lr=lr, progress=progress)
+
+
+@torch.no_grad()
+def dequantised_nll(flow: nn.Module, x: torch.Tensor, n_draws: int = 4,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Eq. (eq-flows-dequantisation): the bound in nats per integer image x (N, 64), mean over n_draws of u: (N,)."""
+    check_positive_int(n_draws, "n_draws")
+    device = next(flow.parameters()).device
+    draws = [nll_nats_per_image(flow.log_prob(dequantize(x, generator).to(device))) for _ in range(n_draws)]
+    return torch.stack(draws).mean(0).cpu()

@@ -6,13 +6,16 @@ f(x) its score. Losses are per example, shape (B,), for the pair (x_i, G(z_i)); 
 """
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
-from .utils import check_batch
+from .nets import MLP
+from .utils import check_batch, check_positive_int, check_same_shape
 
 
 def gan_value(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> torch.Tensor:
     """log D(x) + log(1 - D(G(z))), shape (B,): the minimax value V(D, G) per pair (Eq. (eq-ebm-gan-minimax))."""
+    check_same_shape(logit_real, logit_fake, "logit_real", "logit_fake")
     return -F.softplus(-logit_real) - F.softplus(logit_fake)  # log sigmoid(l) = -softplus(-l)
 
 
@@ -34,8 +37,7 @@ def generator_loss(disc, x_fake: torch.Tensor) -> torch.Tensor:
 def gradient_penalty(critic, x: torch.Tensor, x_fake: torch.Tensor,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """(||grad f(x_hat)|| - 1)^2 at x_hat = u x + (1 - u) x_fake, u ~ U[0, 1], shape (B,) (Gulrajani et al. 2017)."""
-    if x.shape != x_fake.shape:
-        raise ValueError(f"x and x_fake must have the same shape, got {tuple(x.shape)} and {tuple(x_fake.shape)}")
+    check_same_shape(x, x_fake, "x", "x_fake")
     u = torch.rand(len(x), 1, generator=generator, dtype=x.dtype).to(x.device)  # (B, 1)
     x_hat = (u * x + (1 - u) * x_fake.detach()).requires_grad_(True)  # (B, D): on lines between the samples
     grad = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)[0]  # (B, D), differentiable
@@ -61,8 +63,8 @@ def train_gan(gen_net, disc, d_loss, g_loss, data, n_steps: int, batch_size: int
 
     `data(n)` draws n real examples; z ~ N(0, I_latent_dim). Both losses are per example (B,).
     """
-    if not isinstance(n_steps, int) or n_steps < 1 or not isinstance(n_critic, int) or n_critic < 1:
-        raise ValueError(f"n_steps and n_critic must be positive ints, got {n_steps!r}, {n_critic!r}")
+    check_positive_int(n_steps, "n_steps")
+    check_positive_int(n_critic, "n_critic")
     device = next(gen_net.parameters()).device
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
@@ -90,3 +92,30 @@ def train_gan(gen_net, disc, d_loss, g_loss, data, n_steps: int, batch_size: int
         history["d_loss"].append(loss_d.item())
         history["g_loss"].append(loss_g.item())
     return history
+
+
+# -- the recipes of notebook 05b (and the chapter's benchmark) -------------------------------------
+def toy_gan(dim: int = 2, latent_dim: int = 2, hidden: int = 64) -> tuple[nn.Module, nn.Module]:
+    """The pair of notebook 05b: a generator z (B, latent_dim) -> x (B, dim) and a discriminator / critic
+    x (B, dim) -> (B, 1), both MLPs with two hidden layers of `hidden` leaky-ReLU units."""
+    return (MLP(latent_dim, dim, hidden=hidden, act=nn.LeakyReLU), MLP(dim, 1, hidden=hidden, act=nn.LeakyReLU))
+
+
+def fit_gan(gen_net, disc, data, *, n_steps: int = 1500, lr: float = 1e-3, latent_dim: int = 2,
+            generator: torch.Generator | None = None, progress: bool = True) -> dict[str, list[float]]:
+    """The non-saturating GAN of notebook 05b (Eq. (eq-ebm-gan-minimax)): one discriminator step per generator step,
+    Adam (lr, betas (0.5, 0.9)); `data(n)` draws n real examples. Returns the loss histories."""
+    return train_gan(gen_net, disc, discriminator_loss, generator_loss, data, n_steps=n_steps, latent_dim=latent_dim,
+                     lr=lr, generator=generator, progress=progress)
+
+
+def fit_wgan_gp(gen_net, critic, data, *, n_steps: int = 300, n_critic: int = 5, gp_weight: float = 1.0,
+                lr: float = 1e-3, latent_dim: int = 2, generator: torch.Generator | None = None,
+                progress: bool = True) -> dict[str, list[float]]:
+    """The WGAN-GP of notebook 05b (Eq. (eq-ebm-wgan)): n_critic critic steps with gradient penalty gp_weight per
+    generator step (300 x 5 = 1500 critic updates, as many as the GAN's discriminator gets). Returns the histories."""
+    def d_loss(f, x, x_fake):
+        return critic_loss(f, x, x_fake, gp_weight=gp_weight, generator=generator)
+
+    return train_gan(gen_net, critic, d_loss, wgan_generator_loss, data, n_steps=n_steps, latent_dim=latent_dim,
+                     n_critic=n_critic, lr=lr, generator=generator, progress=progress)

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from .utils import Estimate, check_batch
+from .utils import Estimate, check_batch, check_positive_int
 
 
 @torch.no_grad()
@@ -43,6 +43,5 @@ def energy_distance_floor(sample, n: int, repeats: int = 10) -> Estimate:
 
 def bits_per_dim(nats: float | torch.Tensor, dim: int):
     """Convert a negative log-likelihood in nats per example to bits per dimension: nats / (D ln 2)."""
-    if not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    check_positive_int(dim, "dim")
     return nats / (dim * math.log(2))

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from .utils import check_batch
+from .train import train
+from .utils import check_batch, check_positive_int
 
 
 def fit_gaussian(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,8 +29,8 @@ class GaussianMixtureModel(nn.Module):
     def __init__(self, n_components: int, dim: int = 2, init_data: torch.Tensor | None = None,
                  min_std: float = 1e-3, generator: torch.Generator | None = None):
         super().__init__()
-        if n_components < 1 or dim < 1:
-            raise ValueError(f"need n_components >= 1 and dim >= 1, got {n_components}, {dim}")
+        check_positive_int(n_components, "n_components")
+        check_positive_int(dim, "dim")
         if init_data is not None:
             check_batch(init_data, dim, "init_data")
             means = kmeans_plus_plus(init_data, n_components, generator)
@@ -70,6 +71,7 @@ class GaussianMixtureModel(nn.Module):
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """k seed points from x (N, D): each next one drawn with probability proportional to its squared
     distance from the nearest seed so far (Arthur & Vassilvitskii, 2007). Spreads the initial means."""
+    check_positive_int(k, "k")
     if len(x) < k:
         raise ValueError(f"need at least k={k} points to pick {k} seeds, got {len(x)}")
     x = x.detach().cpu()
@@ -84,3 +86,14 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None 
 def nll(model, x: torch.Tensor) -> torch.Tensor:
     """Per-example negative log-likelihood -log p_theta(x), shape (B,): the loss of maximum likelihood."""
     return -model.log_prob(x)
+
+
+def fit_mixture(model: GaussianMixtureModel, x_train: torch.Tensor, *, n_steps: int = 600, lr: float = 0.05,
+                evaluate=None, every: int | None = None, progress: bool = True) -> list[float]:
+    """Full-batch Adam on the mean NLL of x_train (N, D); returns the per-step losses.
+
+    The recipe of notebook 01 and benchmark 1 (build the model with `init_data=x_train`: k-means++ means).
+    `evaluate(model, step)` / `every` take snapshots during training, as in `dgm.train.train`.
+    """
+    return train(model, nll, x_train, n_steps, batch_size=None, lr=lr, evaluate=evaluate, every=every,
+                 progress=progress)

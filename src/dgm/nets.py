@@ -9,11 +9,17 @@ import math
 import torch
 from torch import nn
 
-from .utils import check_batch, check_positive_int
+from .utils import check_batch, check_positive_int, per_example
 
 
-def MLP(d_in: int, d_out: int, hidden: int = 128, n_hidden: int = 2, act=nn.SiLU, dropout: float = 0.0) -> nn.Sequential:
-    """A fully connected network d_in -> hidden (x n_hidden) -> d_out, `act` (and dropout, if > 0) after each hidden layer."""
+def MLP(d_in: int, d_out: int, hidden: int = 128, n_hidden: int = 2, act=nn.SiLU, dropout: float = 0.0,
+        zero_last: bool = False) -> nn.Sequential:
+    """A fully connected network d_in -> hidden (x n_hidden) -> d_out: (B, d_in) -> (B, d_out).
+
+    `act` (a module class: nn.SiLU, nn.ReLU for flow conditioners, nn.Tanh for a smooth CNF field) and,
+    if dropout > 0, nn.Dropout follow each hidden layer. zero_last=True zeroes the last layer's weight
+    and bias, so the network outputs 0 at initialisation (a coupling layer then starts as the identity).
+    """
     for name, value in (("d_in", d_in), ("d_out", d_out), ("hidden", hidden), ("n_hidden", n_hidden)):
         check_positive_int(value, name)
     if not 0 <= dropout < 1:
@@ -22,7 +28,11 @@ def MLP(d_in: int, d_out: int, hidden: int = 128, n_hidden: int = 2, act=nn.SiLU
     for _ in range(n_hidden):
         layers += [nn.Linear(width, hidden), act()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
         width = hidden
-    layers.append(nn.Linear(width, d_out))
+    last = nn.Linear(width, d_out)
+    if zero_last:  # after the default initialisation, so the other layers draw the same random weights
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    layers.append(last)
     return nn.Sequential(*layers)
 
 
@@ -56,9 +66,5 @@ class TimeMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, c) -> torch.Tensor:
         check_batch(x, self.dim, "x")
-        c = torch.as_tensor(c, dtype=x.dtype, device=x.device)
-        if c.ndim == 0:
-            c = c.expand(x.shape[0])  # one scalar for the whole batch
-        if c.shape != (x.shape[0],):
-            raise ValueError(f"c must be a float or have shape (B,)=({x.shape[0]},), got {tuple(c.shape)}")
+        c = per_example(c, x, "c")  # (B,): one float for the whole batch, or one value per example
         return self.net(torch.cat([x, self.embed(c)], dim=1))  # (B, D)

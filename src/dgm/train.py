@@ -2,28 +2,49 @@
 import torch
 from tqdm.auto import tqdm
 
+from .utils import check_positive_int
 
-def train(model: torch.nn.Module, loss_fn, data, n_steps: int, batch_size: int | None = 256,
-          lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
-          scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+
+def train(model: torch.nn.Module, loss_fn, data, n_steps: int, batch_size: int | None = 256, *,
+          lr: float = 1e-3, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+          cosine: bool = False, optimizer: torch.optim.Optimizer | None = None,
+          evaluate=None, every: int | None = None,
           generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
-    """Minimise the mean of `loss_fn(model, batch)` (per-example, shape (B,)) with Adam; returns the loss history.
+    """Minimise the mean of `loss_fn(model, batch)` (per-example, shape (B,)); returns the loss of every step.
 
     `data` is either a tensor of examples (N, ...), from which each step draws a random minibatch
     (batch_size=None: the full batch), or a function `data(batch_size)` returning a fresh batch
-    (toy data have exact samplers). A `scheduler` (built on `optimizer`) steps after every
-    optimizer step. A NaN or infinite loss stops training with FloatingPointError.
+    (toy data have exact samplers).
+
+    The optimiser is Adam with decoupled weight decay (AdamW; plain Adam when weight_decay=0) at
+    `lr` and `betas`, unless an `optimizer` is passed (e.g. one with parameter groups, or one kept
+    across calls). `cosine=True` decays the learning rate of every group to 0 over the n_steps
+    steps (cosine annealing, one scheduler step per optimizer step).
+
+    `evaluate(model, step)` is called after every `every` steps and after the last one, with the
+    model in eval mode under torch.no_grad() (its train/eval mode is restored afterwards); it records
+    what it needs itself, e.g. a validation curve. A NaN or infinite loss raises FloatingPointError.
     """
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    check_positive_int(n_steps, "n_steps")
     if not (callable(data) or isinstance(data, torch.Tensor)):
         raise ValueError(f"data must be a tensor (N, ...) or a function of the batch size, got {type(data).__name__}")
-    if callable(data) and batch_size is None:
+    if batch_size is None and callable(data):
         raise ValueError("batch_size=None (full batch) needs data as a tensor, not a sampler")
-    if scheduler is not None and (optimizer is None or scheduler.optimizer is not optimizer):
-        raise ValueError("a scheduler must be built on the optimizer passed as `optimizer`")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if optimizer is not None and (lr != 1e-3 or weight_decay != 0.0 or betas != (0.9, 0.999)):
+        raise ValueError("lr, weight_decay and betas configure the default optimizer: set them on the "
+                         "`optimizer` you pass instead")
+    if (evaluate is None) != (every is None):
+        raise ValueError(f"evaluate and every go together, got evaluate={evaluate!r}, every={every!r}")
+    if every is not None:
+        check_positive_int(every, "every")
     device = next(model.parameters()).device
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps) if cosine else None
     history = []
     bar = tqdm(range(n_steps), disable=not progress, leave=False)
     for step in bar:
@@ -48,4 +69,11 @@ def train(model: torch.nn.Module, loss_fn, data, n_steps: int, batch_size: int |
         history.append(loss.item())
         if step % 50 == 0 or step == n_steps - 1:
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        # 4. evaluate after every `every` steps and at the end, with dropout off and no graph
+        if evaluate is not None and ((step + 1) % every == 0 or step == n_steps - 1):
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                evaluate(model, step + 1)
+            model.train(was_training)
     return history

@@ -54,8 +54,41 @@ def check_positive_int(value, name: str) -> None:
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """N(0, I) noise of x's shape and dtype, drawn on the CPU with `generator` (reproducible on any device), then moved."""
+    """N(0, I) noise of x's shape and dtype, drawn on the CPU with `generator` (reproducible anywhere), then moved."""
     return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Raise ValueError unless tensors a and b have the same shape (no silent broadcasting); names both shapes."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {name_a} {tuple(a.shape)} "
+                         f"and {name_b} {tuple(b.shape)}")
+
+
+def per_example(value, x: torch.Tensor, name: str, broadcast: bool = False) -> torch.Tensor:
+    """A float or a per-example (B,) tensor, checked against the batch x, as a (B,) tensor of x's dtype and device.
+
+    With broadcast=True the result is (B, 1, ..., 1), ready to multiply x of any shape (Rule 5 of STYLE.md).
+    """
+    v = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != x.shape[0]):
+        raise ValueError(f"{name} must be a float or have shape (B,)=({x.shape[0]},) for a batch of shape "
+                         f"{tuple(x.shape)}, got {name} of shape {tuple(v.shape)}")
+    v = v.expand(x.shape[0])
+    return append_dims(v, x.ndim) if broadcast else v
+
+
+def check_levels(x: torch.Tensor, levels: int, name: str = "x") -> None:
+    """Raise ValueError unless x is a non-empty integer tensor with values in 0..levels-1 (e.g. digit pixels)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be an integer torch.Tensor with values in 0..{levels - 1}, "
+                         f"got {type(x).__name__}")
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers in 0..{levels - 1}, got dtype {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must hold integers in 0..{levels - 1}, got an empty tensor")
+    if x.min() < 0 or x.max() >= levels:
+        raise ValueError(f"{name} must hold integers in 0..{levels - 1}, got values in [{x.min()}, {x.max()}]")
 
 
 def check_positive(value, name: str) -> None:

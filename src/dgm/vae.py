@@ -5,7 +5,7 @@ p_theta(x | z) and the prior p(z) = N(0, I), and maximises the ELBO
 E_q[log p(x | z)] - KL(q(z | x) || p(z)) (Eq. (eq-vi-vae-objective)) in both sets of parameters.
 Encoder and decoder are pluggable: `Encoder(net=...)` and `Decoder(net=...)` take any network, so an
 `nn.Linear` pair gives the exact linear-Gaussian model of `dgm.variational`. On the digits the decoder
-is a 17-way categorical per pixel (`CategoricalDecoder`), so -ELBO and -IWAE_K bound the *discrete*
+is a 17-way categorical per pixel (`CategoricalDecoder`), so -ELBO and -IWAE_S bound the *discrete*
 NLL of the integer images directly, with no dequantisation.
 """
 import math
@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from .nets import MLP
-from .utils import randn_like, standard_normal_log_prob
+from .train import train
+from .utils import check_levels, check_positive_int, randn_like, standard_normal_log_prob
 from .variational import LOG_2PI, check_n_samples, diagonal_gaussian_log_prob, gaussian_kl, sample_diagonal_gaussian
-
 
 
 def _check_x(x: torch.Tensor, dim: int) -> None:
@@ -35,7 +35,8 @@ class Encoder(nn.Module):
                  input_scale: float = 1.0, dropout: float = 0.0):
         super().__init__()
         self.dim, self.latent_dim, self.input_scale = dim, latent_dim, input_scale
-        self.net = net if net is not None else MLP(dim, 2 * latent_dim, hidden=hidden, n_hidden=n_hidden, dropout=dropout)
+        self.net = net if net is not None else MLP(dim, 2 * latent_dim, hidden=hidden, n_hidden=n_hidden,
+                                                   dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _check_x(x, self.dim)
@@ -87,9 +88,9 @@ class CategoricalDecoder(nn.Module):
     def __init__(self, latent_dim: int, dim: int = 64, levels: int = 17, hidden: int = 256, n_hidden: int = 2,
                  features_per_dim: int = 8, dropout: float = 0.0, net: nn.Module | None = None):
         super().__init__()
-        if levels < 2 or features_per_dim < 1:
-            raise ValueError(f"need levels >= 2 and features_per_dim >= 1, got levels={levels}, "
-                             f"features_per_dim={features_per_dim}")
+        check_positive_int(features_per_dim, "features_per_dim")
+        if not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"levels must be an int >= 2 (the pixel values 0..levels-1), got {levels!r}")
         self.dim, self.latent_dim, self.levels, self.features = dim, latent_dim, levels, features_per_dim
         self.net = net if net is not None else MLP(latent_dim, dim * features_per_dim, hidden=hidden,
                                                    n_hidden=n_hidden, dropout=dropout)
@@ -104,9 +105,7 @@ class CategoricalDecoder(nn.Module):
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x | z) = sum_i log softmax(logits_i(z))[x_i], x (B, D) integers, z (..., B, k) -> (..., B)."""
         _check_x(x, self.dim)
-        if x.is_floating_point() or x.min() < 0 or x.max() >= self.levels:
-            raise ValueError(f"x must hold integers in 0..{self.levels - 1}, got dtype {x.dtype} "
-                             f"with range [{x.min()}, {x.max()}]")
+        check_levels(x, self.levels, "x")
         log_p = torch.log_softmax(self.logits(z), dim=-1)  # (..., B, D, L)
         index = x.long().unsqueeze(-1).expand(*log_p.shape[:-1], 1)  # (..., B, D, 1)
         return log_p.gather(-1, index).squeeze(-1).sum(-1)  # (..., B)
@@ -147,7 +146,7 @@ class VAE(nn.Module):
 
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
                     chunk: int = 64) -> torch.Tensor:
-        """log w_j = log p(x | z_j) + log p(z_j) - log q(z_j | x), z_1..z_k ~ q(z | x) iid, shape (k, B).
+        """log w_s = log p(x | z^(s)) + log p(z^(s)) - log q(z^(s) | x), k draws z^(s) ~ q(z | x) iid, (k, B).
 
         Their mean is an unbiased ELBO estimate. The decoder runs on `chunk` draws at a time (memory).
         """
@@ -161,7 +160,7 @@ class VAE(nn.Module):
 
     def iwae_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
                    chunk: int = 64) -> torch.Tensor:
-        """IWAE_k = log (1/k) sum_j w_j <= log p(x), per example (B,), Eq. (eq-vi-iwae); k = 1 is the ELBO estimator."""
+        """IWAE_S = log (1/S) sum_s w_s <= log p(x), S = k draws, (B,). Eq. (eq-vi-iwae); k = 1: the ELBO estimator."""
         log_w = self.log_weights(x, k, generator, chunk)  # (k, B)
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
@@ -189,6 +188,18 @@ def digits_vae(latent_dim: int = 16, hidden: int = 256, n_hidden: int = 2, dropo
     encoder = Encoder(64, latent_dim, hidden=hidden, n_hidden=n_hidden, input_scale=levels - 1, dropout=dropout)
     decoder = CategoricalDecoder(latent_dim, dim=64, levels=levels, hidden=hidden, n_hidden=n_hidden, dropout=dropout)
     return VAE(encoder, decoder)
+
+
+def fit_digits_vae(model: VAE, x: torch.Tensor, *, n_steps: int = 1000, batch_size: int = 50, lr: float = 3e-3,
+                   weight_decay: float = 0.01, evaluate=None, every: int | None = None,
+                   generator: torch.Generator | None = None, progress: bool = True) -> list[float]:
+    """-ELBO (one draw per image) with AdamW and a cosine-decayed learning rate on integer images x (N, 64).
+
+    The recipe of notebook 04b and its benchmark, Eq. (eq-vi-vae-objective); returns the loss of every step.
+    `evaluate(model, step)` after every `every` steps (optional) records e.g. a validation curve.
+    """
+    return train(model, negative_elbo, x, n_steps, batch_size, lr=lr, weight_decay=weight_decay, cosine=True,
+                 evaluate=evaluate, every=every, generator=generator, progress=progress)
 
 
 def hierarchical_elbo(x: torch.Tensor, encoders, decoders, generator: torch.Generator | None = None) -> dict:

@@ -11,16 +11,21 @@ import math
 
 import torch
 
-from .utils import check_batch, check_positive, randn_like, standard_normal_log_prob
+from .utils import (
+    check_batch,
+    check_positive,
+    check_positive_int,
+    check_same_shape,
+    randn_like,
+    standard_normal_log_prob,
+)
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_gaussian(mean: torch.Tensor, log_var: torch.Tensor, k: int | None = None, name: str = "q") -> None:
     """ValueError unless mean and log_var have the same shape (..., k) (k = the latent size, if given)."""
-    if mean.shape != log_var.shape:
-        raise ValueError(f"{name}_mean and {name}_log_var must have the same shape, got "
-                         f"{tuple(mean.shape)} and {tuple(log_var.shape)}")
+    check_same_shape(mean, log_var, f"{name}_mean", f"{name}_log_var")
     if k is not None and (mean.ndim == 0 or mean.shape[-1] != k):
         raise ValueError(f"mismatched latent sizes: the model has k={k} latents, {name}_mean has shape "
                          f"{tuple(mean.shape)}")
@@ -28,8 +33,7 @@ def _check_gaussian(mean: torch.Tensor, log_var: torch.Tensor, k: int | None = N
 
 def check_n_samples(n_samples: int) -> None:
     """ValueError unless the number of Monte Carlo samples K is an int >= 1."""
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"the number of samples K must be an int >= 1, got {n_samples!r}")
+    check_positive_int(n_samples, "the number of samples K")
 
 
 def gaussian_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor | None = None,
@@ -38,7 +42,7 @@ def gaussian_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor | No
 
     Summed over the last axis; mu2 = logvar2 = None is the standard normal prior N(0, I).
     """
-    _check_gaussian(mu1, logvar1, name="mu1/logvar1")
+    check_same_shape(mu1, logvar1, "mu1", "logvar1")
     mu2 = torch.zeros_like(mu1) if mu2 is None else mu2
     logvar2 = torch.zeros_like(logvar1) if logvar2 is None else logvar2
     if mu2.shape[-1:] != mu1.shape[-1:] or logvar2.shape[-1:] != mu1.shape[-1:]:
@@ -48,7 +52,8 @@ def gaussian_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor | No
 
 
 def diagonal_gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """log N(z; mean, diag e^log_var) summed over the last axis, (..., k) -> (...)."""
+    """log N(z; mean, diag e^log_var) summed over the last axis, (..., k) -> (...); z broadcasts against mean."""
+    check_same_shape(mean, log_var, "mean", "log_var")
     return -0.5 * (LOG_2PI + log_var + (z - mean) ** 2 / log_var.exp()).sum(-1)
 
 
@@ -138,7 +143,7 @@ class LinearGaussian:
 def _per_draw_params(mean: torch.Tensor, log_var: torch.Tensor, n_samples: int):
     """One leaf copy of (mean, log_var) per draw, (S, k) each: autograd then gives per-draw gradients."""
     check_n_samples(n_samples)
-    _check_gaussian(mean, log_var, name="")
+    check_same_shape(mean, log_var, "mean", "log_var")
     if mean.ndim != 1:
         raise ValueError(f"mean and log_var must have shape (k,), got {tuple(mean.shape)}")
     m = mean.detach().expand(n_samples, -1).clone().requires_grad_(True)

@@ -38,7 +38,8 @@ def test_page_renders(browser, server, html_dir, screenshots_dir, name):
     try:
         state = page.evaluate("""() => ({
             mathjax: document.querySelectorAll('mjx-container').length,
-            untypeset: Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).length,
+            untypeset: Array.from(document.querySelectorAll('.math'))
+                .filter(e => !e.querySelector('mjx-container')).length,
             errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
             raw: (document.querySelector('main') || document.body).innerText.includes('$$'),
             broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
