@@ -159,6 +159,8 @@ def test_per_example_check_same_shape_and_check_levels():
     check_same_shape(torch.zeros(2, 3), torch.ones(2, 3), "a", "b")
     with pytest.raises(ValueError, match=r"eps and x0 must have the same shape, got eps \(4, 1\) and x0 \(4, 2\)"):
         check_same_shape(torch.zeros(4, 1), torch.zeros(4, 2), "eps", "x0")
+    with pytest.raises(ValueError, match=r"score\(x\) must be a torch.Tensor, got list"):  # a function's output
+        check_same_shape([0.0, 1.0], torch.zeros(2), "score(x)", "x")
     check_levels(torch.tensor([0, 16]), 17)
     for bad, match in ((torch.tensor([0.0, 1.0]), "dtype torch.float32"), (torch.tensor([0, 17]), r"\[0, 17\]"),
                        (torch.tensor([-1, 3]), r"\[-1, 3\]"), (torch.zeros(0, dtype=torch.long), "empty"),

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .mle import nll
 from .train import train
 from .utils import check_batch, check_levels, check_positive_int
 
@@ -208,8 +209,5 @@ def fit_made(model: CategoricalMADE, x_train: torch.Tensor, *, n_steps: int = 50
     The recipe of notebook 03 and benchmark 3. `evaluate(model, step)` / `every` record a validation
     curve as in `dgm.train.train`. Call model.eval() afterwards: dropout is on during training.
     """
-    def loss(m: CategoricalMADE, x: torch.Tensor) -> torch.Tensor:  # (B,): -log p(x), in nats
-        return -m.log_prob(x)
-
-    return train(model, loss, x_train, n_steps, batch_size, lr=lr, weight_decay=weight_decay, evaluate=evaluate,
+    return train(model, nll, x_train, n_steps, batch_size, lr=lr, weight_decay=weight_decay, evaluate=evaluate,
                  every=every, generator=generator, progress=progress)

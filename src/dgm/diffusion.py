@@ -123,8 +123,6 @@ def reverse_variance(t, betas, variance: str = "beta"):
 def _eps_hat(eps_model, xt, t):
     """The network's eps prediction, ValueError unless it is a tensor of the shape of x_t."""
     eps_hat = eps_model(xt, t)
-    if not torch.is_tensor(eps_hat):
-        raise ValueError(f"eps_model(xt, t) must return a tensor of the shape of xt, got {type(eps_hat).__name__}")
     check_same_shape(eps_hat, xt, "eps_model(xt, t)", "xt")
     return eps_hat
 

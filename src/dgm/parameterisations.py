@@ -22,8 +22,7 @@ from .utils import check_levels, check_positive_int, check_same_shape, per_examp
 # -- the data on the grid of `levels` values in [-1, 1] ------------------------------------------
 def grid_values(levels: int = 17, device=None, dtype=None) -> torch.Tensor:
     """The `levels` data values -1, ..., 1 equally spaced (17 for the digits), shape (levels,)."""
-    check_positive_int(levels, "levels")
-    if levels < 2:
+    if not isinstance(levels, int) or isinstance(levels, bool) or levels < 2:
         raise ValueError(f"levels must be an int >= 2, got {levels!r}")
     return torch.linspace(-1.0, 1.0, levels, device=device, dtype=dtype)
 

@@ -59,7 +59,14 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
 
 
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    """Raise ValueError unless tensors a and b have the same shape (no silent broadcasting); names both shapes."""
+    """Raise ValueError unless a and b are tensors of the same shape (no silent broadcasting); names both shapes.
+
+    Callers pass a function's output as `a` (a score, an eps prediction): one that returns something other
+    than a tensor gets the same clear error.
+    """
+    for value, name in ((a, name_a), (b, name_b)):
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {name_a} {tuple(a.shape)} "
                          f"and {name_b} {tuple(b.shape)}")

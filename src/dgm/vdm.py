@@ -105,8 +105,6 @@ def diffusion_integrand(x0, x_hat, log_snr, dlog_snr_dt) -> torch.Tensor:
 def _denoise(denoise_fn, xt, log_snr):
     """The denoiser's x_hat, ValueError unless it is a tensor of the shape of x_t."""
     x_hat = denoise_fn(xt, log_snr)
-    if not torch.is_tensor(x_hat):
-        raise ValueError(f"denoise_fn(xt, log_snr) must return a tensor of the shape of xt, got {type(x_hat).__name__}")
     check_same_shape(x_hat, xt, "denoise_fn(xt, log_snr)", "xt")
     return x_hat
 
