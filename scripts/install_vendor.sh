@@ -2,9 +2,10 @@
 # Install the JavaScript that the book and the slides load, from the npm registry, so both read
 # without a network:
 #   book   (default) MathJax 3 into _vendor/node_modules          (book/_ext/offline_assets.py)
-#   slides           reveal.js 4, jQuery, require.js and MathJax 2 (what nbconvert's slide
-#                    template expects) into _vendor/slides/node_modules (scripts/make_slides.py)
-# `--optional`: without npm, say so and let the pages load them from their CDNs.
+#   slides           reveal.js 5 into _vendor/slides/node_modules (scripts/make_slides.py copies it,
+#                    with the book's MathJax 3, into the decks' lib/ folder)
+# `--optional`: without npm, say so and let the pages load them from their CDNs (the book only:
+# the slides have no CDN fallback, so `make slides` installs both sets without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_name=book optional=no
@@ -18,7 +19,7 @@ done
 if [ "$set_name" = book ]; then
   prefix=_vendor packages=(mathjax@3.2.2)
 else
-  prefix=_vendor/slides packages=(reveal.js@4.0.2 jquery@2.2.4 requirejs@2.1.10 mathjax2@npm:mathjax@2.7.9)
+  prefix=_vendor/slides packages=(reveal.js@5.2.1)
 fi
 stamp=$prefix/.installed-"$(echo "${packages[*]}" | md5sum | cut -c1-12)"
 [ -f "$stamp" ] && exit 0

@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["_config.yml", "_toc.yml", "references.bib", "_static", "book", "notebooks", "benchmarks/results.md"]
+SOURCES = ["_config.yml", "_toc.yml", "references.bib", "_static", "book", "notebooks", "benchmarks/results.md",
+           "scripts/make_student.py"]
 
 
 def main(dest: str) -> None:

@@ -190,3 +190,15 @@ def test_standard_normal_log_prob_matches_torch_on_any_leading_shape():
         z = torch.randn(shape, generator=gen(0), dtype=torch.float64)
         expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
         assert torch.allclose(standard_normal_log_prob(z), expected)
+
+
+def test_progress_bar_hides_when_asked(monkeypatch):
+    """The book build sets TQDM_DISABLE=1; dgm reads it itself (tqdm's notebook bar would ignore it)."""
+    from dgm.train import progress_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not progress_bar(3).disable and progress_bar(3, progress=False).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(3).disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert not progress_bar(3).disable

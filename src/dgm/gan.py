@@ -7,9 +7,9 @@ f(x) its score. Losses are per example, shape (B,), for the pair (x_i, G(z_i)); 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .nets import MLP
+from .train import progress_bar
 from .utils import check_batch, check_positive_int, check_same_shape
 
 
@@ -70,7 +70,7 @@ def train_gan(gen_net, disc, d_loss, g_loss, data, n_steps: int, batch_size: int
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
     noise = lambda: torch.randn(batch_size, latent_dim, generator=generator).to(device)  # noqa: E731
     history = {"d_loss": [], "g_loss": []}
-    for step in tqdm(range(n_steps), disable=not progress, leave=False):
+    for step in progress_bar(n_steps, progress):
         # 1. the discriminator / critic: real data against detached generator samples
         for _ in range(n_critic):
             x = data(batch_size).to(device)

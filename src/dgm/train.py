@@ -1,8 +1,19 @@
 """One short training loop that every chapter reuses."""
+import os
+
 import torch
 from tqdm.auto import tqdm
 
 from .utils import check_positive_int
+
+
+def progress_bar(n_steps: int, progress: bool = True):
+    """range(n_steps) with a tqdm.auto bar in live runs; TQDM_DISABLE=1 (set by the book build) hides it.
+
+    Read here because tqdm's notebook bar passes `disable` itself and so ignores tqdm's own variable.
+    """
+    hidden = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    return tqdm(range(n_steps), leave=False, disable=hidden or not progress)
 
 
 def train(model: torch.nn.Module, loss_fn, data, n_steps: int, batch_size: int | None = 256, *,
@@ -46,7 +57,7 @@ def train(model: torch.nn.Module, loss_fn, data, n_steps: int, batch_size: int |
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps) if cosine else None
     history = []
-    bar = tqdm(range(n_steps), disable=not progress, leave=False)
+    bar = progress_bar(n_steps, progress)
     for step in bar:
         # 1. a batch: fresh samples, the full data set, or a random minibatch
         if callable(data):

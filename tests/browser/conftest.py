@@ -14,6 +14,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 def pytest_addoption(parser):
     parser.addoption("--book-html", default=None, help="folder of the built HTML book (e.g. _build/html)")
     parser.addoption("--screenshots", default="_build/screenshots", help="where to keep one screenshot per chapter")
+    parser.addoption("--slides-dir", default=None, help="folder of the lecture decks (`make slides`: _build/slides)")
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +63,25 @@ def browser():
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def slides_dir(request) -> Path:
+    given = request.config.getoption("--slides-dir")
+    path = Path(given or "_build/slides")
+    if not (path / "index.html").is_file():
+        message = f"no lecture decks at {path} (run `make slides`, or `make test`, which builds them)"
+        if given:  # asked explicitly: missing decks are a failure, not a skip
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def slides_server(slides_dir):
+    """Serve the decks on a free localhost port, as a lecture laptop without a network would."""
+    handler = functools.partial(_QuietHandler, directory=str(slides_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
