@@ -74,6 +74,9 @@ def markdown(results: dict) -> str:
     env = results["environment"]
     lines = [f"Measured on {env['date']} by `make bench`: {env['machine']}, {env['cpu_count']} CPU cores, "
              f"device `{env['device']}`, torch {env['torch']}.", ""]
+    # In the PDF an 8-column table would run off the page: fixed column widths (fractions of the line)
+    # let LaTeX wrap the cells; the HTML book ignores the directive.
+    lines += ["```{tabularcolumns} \\Y{0.08}\\Y{0.19}\\Y{0.20}\\Y{0.12}\\Y{0.14}\\Y{0.07}\\Y{0.10}\\Y{0.07}", "```", ""]
     lines += model_table(results["models"])
     when = f", measured on {env['notebooks_date']}" if env.get("notebooks_date") else ""
     lines += ["", "Notebooks, executed top to bottom with their default settings "

@@ -141,11 +141,22 @@ CHAPTER_PREFIXES = r"""\makeatletter
 \makeatother"""
 
 
+# Inline code may break after "." and "/" (Sphinx's inlineliteralwraps); the long test ids of the
+# "Checked numerically" notes (tests/test_x.py::test_a_long_name) also need breaks after "_".
+LITERAL_BREAKS = r"""\makeatletter
+\AtBeginDocument{%
+  \let\dgm@upquote\sphinxupquote
+  \protected\def\sphinxupquote#1{{\let\dgm@us\_\def\_{\dgm@us\discretionary{}{}{}}\dgm@upquote{#1}}}%
+}
+\makeatother"""
+
+
 def _latex_preamble(app, config):
     macros = (config.mathjax3_config or {}).get("tex", {}).get("macros", {})
     preamble = [config.latex_elements.get("preamble", ""), latex_macros(macros)]
     if config.numfig and config.math_numfig:
         preamble.append(CHAPTER_PREFIXES)
+    preamble.append(LITERAL_BREAKS)
     config.latex_elements = {**config.latex_elements, "preamble": "\n".join(preamble)}
 
 

@@ -253,3 +253,20 @@ def test_results_table_reads(browser, server):
         page.close()
     assert state["width"] <= state["room"] + 1, state
     assert not state["broken"], f"names broken inside a word: {state['broken'][:5]}"
+
+
+RAW_TEX = re.compile(r"\\(?:frac|log|mathcal|mathbb|Sigma|sigma|mu|sum|prod|hat|top|alpha|beta|epsilon|nabla|int)"
+                     r"(?![A-Za-z])|\$[^$\s][^$]*\$")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_raw_tex_in_the_text(html_dir, name):
+    """TeX outside math means the parser did not see it as math (e.g. a line of an inline formula
+    that starts with "- " became a list item); MathJax then leaves it as it is, backslashes and all."""
+    from bs4 import BeautifulSoup
+
+    main = BeautifulSoup((html_dir / name).read_text(), "html.parser").find("main")
+    for element in main.select(".math, code, pre, script, style, .cell_output, .highlight"):
+        element.decompose()
+    raw = [m.group(0) for m in RAW_TEX.finditer(main.get_text(" "))]
+    assert not raw, f"{name}: TeX outside math: {raw[:5]}"
