@@ -26,19 +26,17 @@ system Chromium through Playwright (reveal's `?print-pdf` view, one page per sli
 """
 import argparse
 import copy
-import functools
 import html
-import http.server
 import json
 import re
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
 import yaml
 from bs4 import BeautifulSoup, Tag
+from local_browser import CHROMIUM_FLAGS, find_chromium, serve  # scripts/local_browser.py
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 1280, 720      # reveal.js slide size in CSS pixels (16:9)
@@ -46,9 +44,6 @@ FONT_PX = 30                   # body text at 1280 x 720
 FIT_FLOOR = 0.75               # the fit script never shrinks a slide's text below FONT_PX * FIT_FLOOR
 REVEAL = ROOT / "_vendor/slides/node_modules/reveal.js"
 MATHJAX = [ROOT / "_vendor/slides/node_modules/mathjax/es5", ROOT / "_vendor/node_modules/mathjax/es5"]
-# Flags for Chromium on this kind of machine (the same as tests/browser/conftest.py).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 KINDS = ("math", "proof", "figure", "table")   # what a page label may name
 
 
@@ -422,23 +417,15 @@ def write_index(out: Path, decks: list[tuple[str, str, bool]], book_title: str) 
 
 # --- PDF handouts -------------------------------------------------------------------------------
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def print_pdfs(out: Path, decks: list[tuple[str, int]]) -> list[str]:
     """Print each deck to OUT/NAME.pdf with the system Chromium; returns warnings about tight fits."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromium = find_chromium()
     if chromium is None:
         raise SlideError("the PDF handouts need Chromium (sudo apt-get install chromium), or pass --no-pdf")
     from playwright.sync_api import sync_playwright
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(_QuietHandler, directory=str(out)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base, notes = f"http://127.0.0.1:{httpd.server_address[1]}", []
-    try:
+    notes = []
+    with serve(out) as base:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
             for name, n_slides in decks:
@@ -461,8 +448,6 @@ def print_pdfs(out: Path, decks: list[tuple[str, int]]) -> list[str]:
                 page.pdf(path=str(out / f"{name}.pdf"), prefer_css_page_size=True, print_background=True)
                 page.close()
             browser.close()
-    finally:
-        httpd.shutdown()
     return notes
 
 

@@ -122,19 +122,19 @@ def prior_log_prob(sde, x: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z**2).sum(1) - z.shape[1] * (math.log(sde.prior_std) + 0.5 * math.log(2 * math.pi))
 
 
-def _score_at(score, x, t):
+def _score_drift(sde, score, x: torch.Tensor, t, weight: float) -> torch.Tensor:
+    """f(x, t) - weight g(t)^2 score(x, t), with the score's shape checked against x."""
     s = score(x, t)
     check_same_shape(s, x, "score(x, t)", "x")
-    return s
+    g = per_example(sde.diffusion(t), x, "g(t)", broadcast=True)
+    return sde.drift(x, t) - weight * g**2 * s
 
 
 def reverse_drift(sde, score, x: torch.Tensor, t) -> torch.Tensor:
     """The drift f - g^2 score of the reverse-time SDE, run from t = 1 to 0 (Anderson 1982; Song et al. 2021, Eq. 6)."""
-    g = per_example(sde.diffusion(t), x, "g(t)", broadcast=True)
-    return sde.drift(x, t) - g**2 * _score_at(score, x, t)
+    return _score_drift(sde, score, x, t, 1.0)
 
 
 def probability_flow_drift(sde, score, x: torch.Tensor, t) -> torch.Tensor:
     """The drift f - g^2 score / 2 of the probability-flow ODE: the same marginals (Song et al. 2021, Eq. 13)."""
-    g = per_example(sde.diffusion(t), x, "g(t)", broadcast=True)
-    return sde.drift(x, t) - 0.5 * g**2 * _score_at(score, x, t)
+    return _score_drift(sde, score, x, t, 0.5)

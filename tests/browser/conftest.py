@@ -1,14 +1,11 @@
-"""Options of the browser check: where the built HTML is, and where screenshots go."""
-import functools
-import http.server
-import shutil
-import threading
+"""Options of the browser check: where the built HTML and the decks are, and where screenshots go."""
+import sys
 from pathlib import Path
 
 import pytest
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from local_browser import CHROMIUM_FLAGS, find_chromium, serve  # scripts/local_browser.py
 
 
 def pytest_addoption(parser):
@@ -17,16 +14,23 @@ def pytest_addoption(parser):
     parser.addoption("--slides-dir", default=None, help="folder of the lecture decks (`make slides`: _build/slides)")
 
 
-@pytest.fixture(scope="session")
-def html_dir(request) -> Path:
-    given = request.config.getoption("--book-html")
-    path = Path(given or "_build/html")
+def _built_folder(request, option: str, default: str, what: str, hint: str) -> Path:
+    """The folder `option` names (or `default`), holding an index.html; missing is a failure when the
+    option was given explicitly, and a skip otherwise."""
+    given = request.config.getoption(option)
+    path = Path(given or default)
     if not (path / "index.html").is_file():
-        message = f"no built book at {path} (run `make book`, or `make test`, which builds one)"
-        if given:  # asked explicitly: a missing build is a failure, not a skip
+        message = f"no {what} at {path} ({hint})"
+        if given:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def html_dir(request) -> Path:
+    return _built_folder(request, "--book-html", "_build/html", "built book",
+                         "run `make book`, or `make test`, which builds one")
 
 
 @pytest.fixture(scope="session")
@@ -39,21 +43,13 @@ def screenshots_dir(request) -> Path:
 @pytest.fixture(scope="session")
 def server(html_dir):
     """Serve the book on a free localhost port (as a reader's browser would load it)."""
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve(html_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromium = find_chromium()
     if chromium is None:
         pytest.fail("Chromium is needed for the browser check of the built book. Install it with "
                     "`sudo apt-get install chromium` (Debian/Ubuntu) or `brew install --cask chromium` (macOS).")
@@ -67,21 +63,12 @@ def browser():
 
 @pytest.fixture(scope="session")
 def slides_dir(request) -> Path:
-    given = request.config.getoption("--slides-dir")
-    path = Path(given or "_build/slides")
-    if not (path / "index.html").is_file():
-        message = f"no lecture decks at {path} (run `make slides`, or `make test`, which builds them)"
-        if given:  # asked explicitly: missing decks are a failure, not a skip
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return _built_folder(request, "--slides-dir", "_build/slides", "lecture decks",
+                         "run `make slides`, or `make test`, which builds them")
 
 
 @pytest.fixture(scope="session")
 def slides_server(slides_dir):
     """Serve the decks on a free localhost port, as a lecture laptop without a network would."""
-    handler = functools.partial(_QuietHandler, directory=str(slides_dir))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(slides_dir) as url:
+        yield url
